@@ -1,0 +1,145 @@
+package zeropool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// TaskFuture tracks the tasks of one Submit or batch submission.
+//
+// Every task of the future completes synchronized before Wait returns,
+// WaitTimeout returns true, WaitContext returns other than a context error,
+// or IsComplete returns true: the results the tasks wrote through their
+// params are then readable without further synchronization.
+//
+// Any number of goroutines may wait on a future, at once or in turn.
+// A TaskFuture must not be copied.
+type TaskFuture struct {
+	task
+}
+
+// completed is the future of every empty batch.
+var completed = new(TaskFuture)
+
+// IsComplete reports whether every task of f has finished.
+func (f *TaskFuture) IsComplete() bool { return f.pending.Load() == 0 }
+
+// Err returns the first failure of f's tasks as a *PanicError, or nil.
+// It is final once f is complete; before that it may still go from nil to
+// an error.
+func (f *TaskFuture) Err() error {
+	if e := f.err.Load(); e != nil {
+		return e
+	}
+	return nil
+}
+
+// Wait blocks until every task of f has finished. While tasks of f are
+// still unclaimed, Wait runs them on the calling goroutine rather than
+// sleep, which is what makes a submit-and-wait cheap and why a task may
+// submit to its own pool and Wait without deadlock, even with one worker.
+// Because of that, a task that calls runtime.Goexit may end the goroutine
+// calling Wait; use WaitContext for such tasks.
+//
+// If a task panicked, Wait panics with the first *PanicError once all
+// tasks of f have finished.
+func (f *TaskFuture) Wait() {
+	if f.pending.Load() != 0 {
+		f.help()
+		if f.pending.Load() != 0 {
+			<-f.notifier().ch
+		}
+	}
+	if e := f.err.Load(); e != nil {
+		panic(e)
+	}
+}
+
+// help runs f's unclaimed tasks here, then unlinks spent records at the
+// front of the queue so their params are not kept alive by it.
+func (f *TaskFuture) help() {
+	t := &f.task
+	for {
+		lo, hi, ok := t.claim()
+		if !ok {
+			break
+		}
+		t.runChunk(lo, lo, hi, false)
+	}
+	t.pool.q.dropSpent()
+}
+
+// WaitTimeout waits up to d for every task of f to finish and reports
+// whether they have. It never runs tasks itself, so d holds even if a task
+// blocks.
+func (f *TaskFuture) WaitTimeout(d time.Duration) bool {
+	if f.IsComplete() {
+		return true
+	}
+	if d <= 0 {
+		return false
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-f.notifier().ch:
+		return true
+	case <-timer.C:
+		return f.IsComplete()
+	}
+}
+
+// WaitContext waits for every task of f to finish or for ctx to end,
+// whichever is first. It returns ctx.Err() if ctx ended first, else
+// f.Err(). It never runs tasks itself.
+func (f *TaskFuture) WaitContext(ctx context.Context) error {
+	if !f.IsComplete() {
+		select {
+		case <-f.notifier().ch:
+		case <-ctx.Done():
+			if !f.IsComplete() {
+				return ctx.Err()
+			}
+		}
+	}
+	return f.Err()
+}
+
+// notifier returns the channel a blocking waiter sleeps on, making it on
+// first use: a future nobody blocks on never allocates one.
+func (f *TaskFuture) notifier() *notifier {
+	if n := f.done.Load(); n != nil {
+		return n
+	}
+	n := &notifier{ch: make(chan struct{})}
+	// This CAS publishes n to finish; if it fails, another waiter's
+	// notifier or closedNotifier is already there and is the one to use.
+	if f.done.CompareAndSwap(nil, n) {
+		return n
+	}
+	return f.done.Load()
+}
+
+// PanicError is how a future reports a task that did not return: it
+// panicked (Value is what it panicked with) or called runtime.Goexit
+// (Value is ErrGoexit). Stack is the task's goroutine stack at that point.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+// ErrGoexit is the PanicError.Value of a task that called runtime.Goexit.
+var ErrGoexit = errors.New("zeropool: task called runtime.Goexit")
+
+// Error returns the panic value and the task's stack.
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("zeropool: task panicked: %v\n\n%s", e.Value, e.Stack)
+}
+
+// Unwrap returns Value if it is an error, else nil.
+func (e *PanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}

@@ -1,0 +1,3 @@
+module github.com/zeropool/zeropool
+
+go 1.24

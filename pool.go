@@ -1,0 +1,312 @@
+// Package zeropool is a thread pool for work measured in microseconds: one
+// lock-free FIFO queue of task records, typed zero-copy dispatch, and
+// results written by the tasks straight into memory the caller provided.
+//
+// A task is a func(*T) and a *T of params. Submit queues one; SubmitBatchUniform
+// queues fn(&params[i]) for a whole slice as a single record, which the
+// workers (and the goroutine waiting on it) claim in chunks. Each submission
+// returns a *TaskFuture to wait on.
+//
+// # Params and lifetimes
+//
+// The pool passes the caller's pointer to the task; it copies nothing. From
+// Submit until the future completes, the params belong to the tasks: the
+// caller must not write them, nor read what tasks write there. Tasks of one
+// batch run concurrently and must not write to each other's params unless
+// they synchronize. The pool keeps the params reachable until their tasks
+// have run, so params referenced only by the submission are safe, and it
+// drops them once those tasks have run.
+//
+// # Memory model
+//
+// Everything a task does is synchronized before the return of a Wait on its
+// future (or a true WaitTimeout, a non-context-error WaitContext, or a true
+// IsComplete). Submit is synchronized before the task runs.
+//
+// # Failures
+//
+// A task that panics does not take down its worker or the process: the
+// future records the first panic as a *PanicError, the other tasks still
+// run, and Wait re-panics with it in the waiting goroutine. Misuse (nil
+// func, nil params, negative counts, submitting to a closed pool) panics in
+// the caller at submit time with a "zeropool:" message.
+package zeropool
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// A Pool runs tasks on a fixed set of worker goroutines that share one FIFO
+// queue. Idle workers sleep; an idle pool uses no CPU.
+//
+// A Pool must not be copied.
+type Pool struct {
+	q queue
+
+	// state is closedBit, once Close has begun, plus the number of
+	// records accepted and not yet complete. A submit adds one before
+	// pushing and backs out if it sees closedBit; a record's completion
+	// subtracts one. When state reaches exactly closedBit, every accepted
+	// task has run and no more can be accepted: that is what Close waits
+	// for. closedBit, once set, stays.
+	state atomic.Int64
+	_     [cacheLine - 8]byte
+
+	// idle counts workers committed to sleep: they have announced
+	// themselves under mu and will look at the queue once more before
+	// waiting on work. searching counts workers woken (or back from a
+	// look at the queue) that have not yet claimed a task. Both are
+	// changed only under mu, except that a searching worker that claims
+	// a task decrements searching without it; both are read without mu by
+	// submitters deciding whether a wake-up is needed.
+	idle      atomic.Int32
+	searching atomic.Int32
+	_         [cacheLine - 8]byte
+
+	mu sync.Mutex
+	// work is where idle workers sleep; drained is where Close waits.
+	work, drained sync.Cond
+	// wakeups counts Signals on work not yet taken by a worker. Guarded by mu.
+	wakeups int
+
+	workers int
+	split   int64 // claims take 1/split of the unclaimed tasks
+	lockOS  bool
+	global  bool
+
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+}
+
+const closedBit = 1 << 62
+
+// ErrClosed is wrapped by the panic of a submission to a closed pool.
+var ErrClosed = fmt.Errorf("zeropool: pool is closed")
+
+var errSubmitClosed = fmt.Errorf("%w: cannot submit", ErrClosed)
+
+// An Option configures New.
+type Option func(*config)
+
+type config struct {
+	workers int
+	lockOS  bool
+}
+
+// WithWorkers sets the number of worker goroutines; New panics if n < 1.
+func WithWorkers(n int) Option { return func(c *config) { c.workers = n } }
+
+// WithLockOSThread pins each worker to its own OS thread with
+// runtime.LockOSThread when on is true. The default is false: see the
+// README for the measurements behind it.
+func WithLockOSThread(on bool) Option { return func(c *config) { c.lockOS = on } }
+
+// New starts a pool with runtime.GOMAXPROCS(0) workers unless an option
+// says otherwise.
+func New(opts ...Option) *Pool {
+	c := config{workers: runtime.GOMAXPROCS(0)}
+	for _, o := range opts {
+		o(&c)
+	}
+	if c.workers < 1 {
+		panic(fmt.Sprintf("zeropool: WithWorkers(%d): a pool needs at least one worker", c.workers))
+	}
+	p := &Pool{workers: c.workers, lockOS: c.lockOS, split: 2 * int64(c.workers+1)}
+	p.q.init()
+	p.work.L = &p.mu
+	p.drained.L = &p.mu
+	p.wg.Add(c.workers)
+	for range c.workers {
+		go p.runWorker(nil, 0, 0, 0)
+	}
+	return p
+}
+
+var global = sync.OnceValue(func() *Pool {
+	p := New()
+	p.global = true
+	return p
+})
+
+// Global returns a pool shared by the whole process, started on the first
+// call with New's defaults. Its Close does nothing.
+func Global() *Pool { return global() }
+
+// Workers returns the number of worker goroutines.
+func (p *Pool) Workers() int { return p.workers }
+
+// Close waits for every accepted task to run, then stops the workers and
+// returns once they have exited. Submissions after Close has begun panic
+// with an error wrapping ErrClosed; one racing Close either panics so or is
+// run. Close may be called many times, from many goroutines; every call
+// returns after the pool has stopped. Close must not be called from a task
+// of the pool. On the Global pool, Close does nothing.
+func (p *Pool) Close() {
+	if p.global {
+		return
+	}
+	p.closeOnce.Do(func() {
+		p.state.Or(closedBit)
+		p.mu.Lock()
+		for p.state.Load() != closedBit {
+			p.drained.Wait()
+		}
+		p.work.Broadcast()
+		p.mu.Unlock()
+		p.wg.Wait()
+	})
+}
+
+func (p *Pool) submit(fn func(unsafe.Pointer), base unsafe.Pointer, stride uintptr, n int) *TaskFuture {
+	if p == nil {
+		panic("zeropool: submit to a nil *Pool")
+	}
+	if n == 0 {
+		if p.state.Load()&closedBit != 0 {
+			panic(errSubmitClosed)
+		}
+		return completed
+	}
+	if p.state.Add(1)&closedBit != 0 {
+		p.recordDone()
+		panic(errSubmitClosed)
+	}
+	f := new(TaskFuture)
+	f.fn, f.base, f.stride, f.n, f.pool = fn, base, stride, n, p
+	f.pending.Store(int64(n))
+	p.q.push(&f.task)
+	// Only now, after push published f, may we decide nobody needs
+	// waking: a worker that missed f in the queue had already counted
+	// itself idle (see park).
+	if p.searching.Load() == 0 && p.idle.Load() > 0 {
+		p.wake()
+	}
+	return f
+}
+
+// recordDone is called once per accepted record, when it completes.
+func (p *Pool) recordDone() {
+	if p.state.Add(-1) == closedBit {
+		p.mu.Lock()
+		p.drained.Broadcast()
+		p.mu.Unlock()
+	}
+}
+
+// wake moves one idle worker to searching, unless a worker is searching
+// already: that one will find the work, and waking a second for a single
+// record only to have it go back to sleep costs more than it saves.
+func (p *Pool) wake() {
+	p.mu.Lock()
+	if p.idle.Load() > 0 && p.searching.Load() == 0 {
+		p.idle.Add(-1)
+		p.searching.Add(1)
+		p.wakeups++
+		p.work.Signal()
+	}
+	p.mu.Unlock()
+}
+
+// park puts a worker to sleep until there is work, reporting true when the
+// pool has closed and drained instead.
+//
+// The worker counts itself idle before its last look at the queue. A
+// submitter pushes before it reads idle. So either that look sees the
+// record, or the submitter sees the worker idle and wakes someone: a
+// wake-up cannot be lost between them.
+func (p *Pool) park(searching bool) (exit bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if searching {
+		p.searching.Add(-1)
+	}
+	p.idle.Add(1)
+	for {
+		if p.wakeups > 0 {
+			// Our waker already moved us from idle to searching.
+			p.wakeups--
+			return false
+		}
+		if !p.q.empty() {
+			p.idle.Add(-1)
+			p.searching.Add(1)
+			return false
+		}
+		if p.state.Load() == closedBit {
+			p.idle.Add(-1)
+			return true
+		}
+		p.work.Wait()
+	}
+}
+
+// runWorker is a worker goroutine. A worker replacing one lost to
+// runtime.Goexit first finishes that worker's chunk [next, hi) of t.
+func (p *Pool) runWorker(t *task, next, lo, hi int) {
+	defer p.wg.Done()
+	if p.lockOS {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
+	if t != nil {
+		t.runChunk(next, lo, hi, true)
+	}
+	p.loop()
+}
+
+func (p *Pool) loop() {
+	searching := false
+	for {
+		h, t := p.q.peek()
+		if t == nil {
+			if p.park(searching) {
+				return
+			}
+			searching = true
+			continue
+		}
+		lo, hi, ok := t.claim()
+		if !ok {
+			p.q.advance(h, t)
+			continue
+		}
+		if hi == t.n {
+			// We took the last chunk: unlink t now rather than leave
+			// the next worker to find it spent.
+			p.q.advance(h, t)
+		}
+		if searching {
+			searching = false
+			p.foundWork()
+		}
+		t.runChunk(lo, lo, hi, true)
+	}
+}
+
+// foundWork is called by a searching worker that claimed a task. If it was
+// the last searcher, submitters have been leaving wake-ups to it (see
+// wake), so if work remains it must wake the next worker itself.
+func (p *Pool) foundWork() {
+	if p.searching.Add(-1) == 0 && p.idle.Load() > 0 && !p.q.empty() {
+		p.wake()
+	}
+}
+
+// afterGoexit runs in the deferred call of a task that called
+// runtime.Goexit, on a goroutine that is about to end. Another goroutine
+// finishes the chunk it claimed and, if it was a worker, takes its place.
+func (p *Pool) afterGoexit(t *task, next, lo, hi int, worker bool) {
+	p.wg.Add(1)
+	if worker {
+		go p.runWorker(t, next, lo, hi)
+		return
+	}
+	go func() {
+		defer p.wg.Done()
+		t.runChunk(next, lo, hi, false)
+	}()
+}

@@ -1,0 +1,199 @@
+package zeropool
+
+import (
+	"runtime/debug"
+	"sync/atomic"
+	"unsafe"
+)
+
+// task is one queue record: a single task or a whole batch of n tasks whose
+// params lie stride bytes apart from base. It is also the state behind the
+// record's TaskFuture, so a submission is one allocation.
+type task struct {
+	// next links the queue. nil while t is the tail; set once by the
+	// producer that pushes t's successor; set to t itself once t has been
+	// unlinked as a dummy (see queue.advance).
+	next atomic.Pointer[task]
+
+	// fn, base, stride, n and pool are written before push publishes t and
+	// are read-only afterwards, except that fn and base are cleared by the
+	// goroutine whose finish completes t. Every reader of fn and base holds
+	// a claim, and every claim is finished before that.
+	fn     func(unsafe.Pointer)
+	base   unsafe.Pointer
+	stride uintptr
+	n      int
+	pool   *Pool
+
+	// cursor is the index of the first unclaimed task. claim moves it
+	// forward by CompareAndSwap; it never goes back. cursor >= n means
+	// every task is claimed, though some may still be running.
+	cursor atomic.Int64
+
+	// pending counts tasks claimed or not that have not finished. Each
+	// claim's runner subtracts its chunk once the chunk has run; the
+	// subtraction that reaches zero completes t. Completion is one-way.
+	pending atomic.Int64
+
+	// err is the first failure of a task; set at most once, by CAS.
+	err atomic.Pointer[PanicError]
+
+	// done is nil until a waiter needs to block. A waiter installs a
+	// notifier by CAS; completion swaps in closedNotifier and closes the
+	// one it replaced, if any. Once it holds closedNotifier it never
+	// changes again.
+	done atomic.Pointer[notifier]
+}
+
+type notifier struct{ ch chan struct{} }
+
+// closedNotifier marks a completed task whose waiters need not block.
+var closedNotifier = func() *notifier {
+	n := &notifier{ch: make(chan struct{})}
+	close(n.ch)
+	return n
+}()
+
+func (t *task) exhausted() bool { return t.cursor.Load() >= int64(t.n) }
+
+// claim takes the next chunk [lo, hi) of unclaimed tasks. Chunks are a
+// share of what is left, so they start large, which keeps claims (a
+// contended CAS each) rare on big batches of small tasks, and shrink to
+// single tasks near the end, which keeps the load balanced when tasks are
+// slow.
+func (t *task) claim() (lo, hi int, ok bool) {
+	n := int64(t.n)
+	for {
+		c := t.cursor.Load()
+		if c >= n {
+			return 0, 0, false
+		}
+		k := (n - c) / t.pool.split
+		if k < 1 {
+			k = 1
+		}
+		if t.cursor.CompareAndSwap(c, c+k) {
+			return int(c), int(c + k), true
+		}
+	}
+}
+
+// runChunk runs tasks next..hi-1 of the claimed chunk [lo, hi) (next is lo
+// unless resuming after a Goexit) and then finishes the chunk. A task that
+// panics is recorded and the rest of the chunk still runs.
+func (t *task) runChunk(next, lo, hi int, worker bool) {
+	for i := next; i < hi; {
+		i = t.runFrom(i, lo, hi, worker)
+	}
+	t.finish(hi - lo)
+}
+
+// runFrom runs tasks i, i+1, ... hi-1 and returns the index after the last
+// one run: hi, or one past a task that panicked.
+func (t *task) runFrom(i, lo, hi int, worker bool) (next int) {
+	defer func() {
+		if i < hi {
+			// Task i did not return. recover is nil only when it called
+			// runtime.Goexit, which no defer can stop.
+			if r := recover(); r != nil {
+				t.fail(r)
+				next = i + 1
+			} else {
+				t.fail(ErrGoexit)
+				t.pool.afterGoexit(t, i+1, lo, hi, worker)
+			}
+		}
+	}()
+	fn, base, stride := t.fn, t.base, t.stride
+	for ; i < hi; i++ {
+		fn(unsafe.Add(base, uintptr(i)*stride))
+	}
+	return hi
+}
+
+func (t *task) fail(v any) {
+	t.err.CompareAndSwap(nil, &PanicError{Value: v, Stack: debug.Stack()})
+}
+
+// finish accounts for k tasks that have run.
+func (t *task) finish(k int) {
+	if t.pending.Add(-int64(k)) != 0 {
+		return
+	}
+	// Every claim has finished, so nobody reads fn or base again: drop
+	// them, so the pool no longer keeps the caller's params alive.
+	t.fn, t.base = nil, nil
+	if n := t.done.Swap(closedNotifier); n != nil {
+		close(n.ch)
+	}
+	t.pool.recordDone()
+}
+
+// Submit queues fn(params) and returns its future.
+//
+// params must stay untouched by the caller until the future completes;
+// fn may write results through it. The pool keeps params reachable until
+// then.
+//
+// Submit panics with a "zeropool:" message if fn or params is nil, and
+// with an error wrapping ErrClosed if p is closed.
+func Submit[T any](p *Pool, fn func(*T), params *T) *TaskFuture {
+	if fn == nil {
+		panic("zeropool: Submit: nil func")
+	}
+	if params == nil {
+		panic("zeropool: Submit: nil params")
+	}
+	return p.submit(rawFunc(fn), unsafe.Pointer(params), 0, 1)
+}
+
+// SubmitBatchUniform queues fn(&params[i]) for every i as one record and
+// returns one future for all of them. The tasks may run in any order and
+// at once; each should write only through its own element.
+//
+// An empty params returns a completed future without queueing anything.
+// A zero-sized T is fine: fn runs len(params) times.
+func SubmitBatchUniform[T any](p *Pool, fn func(*T), params []T) *TaskFuture {
+	if fn == nil {
+		panic("zeropool: SubmitBatchUniform: nil func")
+	}
+	var zero T
+	return p.submit(rawFunc(fn), unsafe.Pointer(unsafe.SliceData(params)), unsafe.Sizeof(zero), len(params))
+}
+
+// SubmitRaw is Submit without types: fn receives params unchanged.
+func (p *Pool) SubmitRaw(fn func(unsafe.Pointer), params unsafe.Pointer) *TaskFuture {
+	if fn == nil {
+		panic("zeropool: SubmitRaw: nil func")
+	}
+	if params == nil {
+		panic("zeropool: SubmitRaw: nil params")
+	}
+	return p.submit(fn, params, 0, 1)
+}
+
+// SubmitRawBatch queues fn(base + i*stride) for i in [0, n) as one record.
+// base must point to memory holding all n params (stride 0 is allowed, for
+// zero-sized params); it may be nil only when n is 0.
+func (p *Pool) SubmitRawBatch(fn func(unsafe.Pointer), base unsafe.Pointer, stride uintptr, n int) *TaskFuture {
+	switch {
+	case fn == nil:
+		panic("zeropool: SubmitRawBatch: nil func")
+	case n < 0:
+		panic("zeropool: SubmitRawBatch: negative task count")
+	case base == nil && n > 0:
+		panic("zeropool: SubmitRawBatch: nil base with n > 0")
+	}
+	return p.submit(fn, base, stride, n)
+}
+
+// rawFunc views fn as the untyped func the records hold.
+//
+// A func(*T) and a func(unsafe.Pointer) share their representation (one
+// pointer to a closure) and calling convention (one pointer-shaped
+// argument), so the view is exact. The tempting safe version, a wrapper
+// closure func(p unsafe.Pointer) { fn((*T)(p)) }, costs an allocation per
+// Submit and a second indirect call per task.
+func rawFunc[T any](fn func(*T)) func(unsafe.Pointer) {
+	return *(*func(unsafe.Pointer))(unsafe.Pointer(&fn))
+}
