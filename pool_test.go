@@ -1,0 +1,723 @@
+package zeropool_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/zeropool/zeropool"
+)
+
+// bound is how long any test waits for something that should happen
+// promptly; reaching it means a lost task or wake-up.
+const bound = 20 * time.Second
+
+// lockModes runs a test on pools with workers pinned and not.
+var lockModes = []struct {
+	name string
+	on   bool
+}{{"lock=false", false}, {"lock=true", true}}
+
+func newPool(t testing.TB, opts ...zeropool.Option) *zeropool.Pool {
+	t.Helper()
+	p := zeropool.New(opts...)
+	t.Cleanup(p.Close)
+	return p
+}
+
+// waitBounded calls f.Wait on another goroutine and returns what it
+// panicked with, failing the test if it does not return within bound.
+func waitBounded(t testing.TB, f *zeropool.TaskFuture) (panicked any) {
+	t.Helper()
+	done := make(chan any, 1)
+	go func() {
+		defer func() { done <- recover() }()
+		f.Wait()
+	}()
+	select {
+	case v := <-done:
+		return v
+	case <-time.After(bound):
+		t.Fatal("Wait did not return: a task or a wake-up was lost")
+		return nil
+	}
+}
+
+func mustComplete(t testing.TB, f *zeropool.TaskFuture) {
+	t.Helper()
+	if !f.WaitTimeout(bound) {
+		t.Fatal("future did not complete: a task or a wake-up was lost")
+	}
+}
+
+// mustPanic runs fn and returns the value it panicked with.
+func mustPanic(t testing.TB, fn func()) (v any) {
+	t.Helper()
+	defer func() { v = recover() }()
+	fn()
+	t.Fatal("did not panic")
+	return nil
+}
+
+// blockWorkers occupies every worker of p until release is called.
+func blockWorkers(t testing.TB, p *zeropool.Pool) (release func()) {
+	t.Helper()
+	gate := make(chan struct{})
+	started := make(chan struct{}, p.Workers())
+	for range p.Workers() {
+		zeropool.Submit(p, func(*int) { started <- struct{}{}; <-gate }, new(int))
+	}
+	for range p.Workers() {
+		select {
+		case <-started:
+		case <-time.After(bound):
+			t.Fatal("workers did not start")
+		}
+	}
+	var once sync.Once
+	release = func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(release)
+	return release
+}
+
+// The seed README's first example: one task writes a sum through its params.
+type calcParams struct {
+	iterations uint64
+	result     *uint64
+}
+
+func calculate(p *calcParams) {
+	var sum uint64
+	for i := range p.iterations {
+		sum += i
+	}
+	*p.result = sum
+}
+
+func TestSubmitSingle(t *testing.T) {
+	for _, m := range lockModes {
+		t.Run(m.name, func(t *testing.T) {
+			p := newPool(t, zeropool.WithLockOSThread(m.on))
+			var result uint64
+			f := zeropool.Submit(p, calculate, &calcParams{iterations: 1000, result: &result})
+			if v := waitBounded(t, f); v != nil {
+				t.Fatalf("Wait panicked: %v", v)
+			}
+			if result != 499500 {
+				t.Fatalf("result = %d; want 499500", result)
+			}
+			if !f.IsComplete() || f.Err() != nil {
+				t.Fatalf("IsComplete = %v, Err = %v; want true, nil", f.IsComplete(), f.Err())
+			}
+		})
+	}
+}
+
+func sumBelow(n uint64) uint64 { return n * (n - 1) / 2 }
+
+func TestSubmitBatchUniform(t *testing.T) {
+	for _, m := range lockModes {
+		t.Run(m.name, func(t *testing.T) {
+			p := newPool(t, zeropool.WithLockOSThread(m.on))
+			for _, n := range []int{1, 2, 3, 7, 100, 1000, 100000} {
+				results := make([]uint64, n)
+				params := make([]calcParams, n)
+				for i := range params {
+					params[i] = calcParams{iterations: uint64(i % 1000), result: &results[i]}
+				}
+				waitBounded(t, zeropool.SubmitBatchUniform(p, calculate, params))
+				for i, r := range results {
+					if want := sumBelow(uint64(i % 1000)); r != want {
+						t.Fatalf("n=%d: results[%d] = %d; want %d", n, i, r, want)
+					}
+				}
+			}
+		})
+	}
+}
+
+// The seed's third example: a single task and a batch in flight at once.
+func TestMixedSubmissions(t *testing.T) {
+	p := newPool(t)
+	var single uint64
+	batch := make([]uint64, 50)
+	params := make([]calcParams, len(batch))
+	for i := range params {
+		params[i] = calcParams{iterations: uint64(500 + i), result: &batch[i]}
+	}
+	f1 := zeropool.Submit(p, calculate, &calcParams{iterations: 1000, result: &single})
+	f2 := zeropool.SubmitBatchUniform(p, calculate, params)
+	waitBounded(t, f2)
+	waitBounded(t, f1)
+	if single != 499500 {
+		t.Fatalf("single = %d; want 499500", single)
+	}
+	for i, r := range batch {
+		if want := sumBelow(uint64(500 + i)); r != want {
+			t.Fatalf("batch[%d] = %d; want %d", i, r, want)
+		}
+	}
+}
+
+// zp_write_indexed! from the seed: each task writes its own slot of a shared slice.
+type indexedParams struct {
+	index, workSize int
+	results         []uint64
+}
+
+func TestIndexedWrites(t *testing.T) {
+	p := newPool(t)
+	results := make([]uint64, 100)
+	params := make([]indexedParams, len(results))
+	for i := range params {
+		params[i] = indexedParams{index: i, workSize: 10 * i, results: results}
+	}
+	waitBounded(t, zeropool.SubmitBatchUniform(p, func(p *indexedParams) {
+		var sum uint64
+		for i := range p.workSize {
+			sum += uint64(i)
+		}
+		p.results[p.index] = sum
+	}, params))
+	for i, r := range results {
+		if want := sumBelow(uint64(10 * i)); r != want {
+			t.Fatalf("results[%d] = %d; want %d", i, r, want)
+		}
+	}
+}
+
+func TestSubmitRaw(t *testing.T) {
+	p := newPool(t)
+	x := 20
+	waitBounded(t, p.SubmitRaw(func(v unsafe.Pointer) { *(*int)(v) *= 2 }, unsafe.Pointer(&x)))
+	if x != 40 {
+		t.Fatalf("x = %d; want 40", x)
+	}
+
+	// Every third int of a buffer, through an explicit stride.
+	buf := make([]int64, 30)
+	stride := 3 * unsafe.Sizeof(buf[0])
+	waitBounded(t, p.SubmitRawBatch(func(v unsafe.Pointer) { *(*int64)(v) = 1 }, unsafe.Pointer(&buf[0]), stride, 10))
+	for i, v := range buf {
+		if want := int64(0); i%3 == 0 {
+			want = 1
+			if v != want {
+				t.Fatalf("buf[%d] = %d; want %d", i, v, want)
+			}
+		} else if v != want {
+			t.Fatalf("buf[%d] = %d; want %d", i, v, want)
+		}
+	}
+}
+
+func TestEmptyBatch(t *testing.T) {
+	p := newPool(t)
+	fn := func(*int) { t.Error("task of an empty batch ran") }
+	f := zeropool.SubmitBatchUniform(p, fn, nil)
+	if !f.IsComplete() || f.Err() != nil || !f.WaitTimeout(0) {
+		t.Fatal("empty batch future is not complete at once")
+	}
+	f.Wait()
+	if err := f.WaitContext(context.Background()); err != nil {
+		t.Fatalf("WaitContext = %v; want nil", err)
+	}
+	if raw := p.SubmitRawBatch(func(unsafe.Pointer) {}, nil, 8, 0); !raw.IsComplete() {
+		t.Fatal("empty raw batch not complete")
+	}
+	if n := testing.AllocsPerRun(100, func() { zeropool.SubmitBatchUniform(p, fn, []int{}) }); n != 0 {
+		t.Fatalf("empty batch allocates %v times; want 0", n)
+	}
+}
+
+func TestZeroSizedBatch(t *testing.T) {
+	p := newPool(t)
+	var runs atomic.Int64
+	for _, n := range []int{1, 5, 1000} {
+		runs.Store(0)
+		waitBounded(t, zeropool.SubmitBatchUniform(p, func(*struct{}) { runs.Add(1) }, make([]struct{}, n)))
+		if got := runs.Load(); got != int64(n) {
+			t.Fatalf("zero-sized batch of %d ran %d times", n, got)
+		}
+	}
+	runs.Store(0)
+	var z struct{}
+	waitBounded(t, p.SubmitRawBatch(func(unsafe.Pointer) { runs.Add(1) }, unsafe.Pointer(&z), 0, 7))
+	if got := runs.Load(); got != 7 {
+		t.Fatalf("raw zero-stride batch of 7 ran %d times", got)
+	}
+}
+
+func TestWaitFromManyGoroutines(t *testing.T) {
+	p := newPool(t)
+	release := blockWorkers(t, p)
+	results := make([]int, 1000)
+	f := zeropool.SubmitBatchUniform(p, func(v *int) { *v = 1 }, results)
+	var wg sync.WaitGroup
+	errs := make(chan string, 16)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			switch g % 3 {
+			case 0:
+				f.Wait()
+			case 1:
+				if !f.WaitTimeout(bound) {
+					errs <- "WaitTimeout timed out"
+					return
+				}
+			case 2:
+				if err := f.WaitContext(context.Background()); err != nil {
+					errs <- err.Error()
+					return
+				}
+			}
+			// Each waiter reads the results with no synchronization
+			// of its own: -race checks the memory-model promise.
+			for i, v := range results {
+				if v != 1 {
+					errs <- fmt.Sprintf("results[%d] = %d after wait", i, v)
+					return
+				}
+			}
+		}()
+	}
+	release()
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+}
+
+func TestWaitRunsOwnTasks(t *testing.T) {
+	p := newPool(t, zeropool.WithWorkers(1))
+	blockWorkers(t, p)
+	// The only worker is busy: Wait completes only by running the tasks.
+	results := make([]int, 100)
+	if v := waitBounded(t, zeropool.SubmitBatchUniform(p, func(v *int) { *v = 3 }, results)); v != nil {
+		t.Fatal(v)
+	}
+	for i, v := range results {
+		if v != 3 {
+			t.Fatalf("results[%d] = %d; want 3", i, v)
+		}
+	}
+}
+
+func TestTimedWaitsNeverRunTasks(t *testing.T) {
+	p := newPool(t, zeropool.WithWorkers(1))
+	release := blockWorkers(t, p)
+	var ran atomic.Bool
+	f := zeropool.Submit(p, func(*int) { ran.Store(true) }, new(int))
+	start := time.Now()
+	if f.WaitTimeout(30 * time.Millisecond) {
+		t.Fatal("WaitTimeout reported completion while the only worker is blocked")
+	}
+	if time.Since(start) < 30*time.Millisecond {
+		t.Fatal("WaitTimeout returned before its timeout")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	if err := f.WaitContext(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitContext = %v; want context.DeadlineExceeded", err)
+	}
+	if ran.Load() || f.IsComplete() {
+		t.Fatal("a timed wait ran the task")
+	}
+	release()
+	if err := f.WaitContext(context.Background()); err != nil {
+		t.Fatalf("WaitContext after release = %v; want nil", err)
+	}
+	if !ran.Load() {
+		t.Fatal("task did not run")
+	}
+}
+
+func TestWaitContextCancelled(t *testing.T) {
+	p := newPool(t, zeropool.WithWorkers(1))
+	release := blockWorkers(t, p)
+	f := zeropool.Submit(p, func(*int) {}, new(int))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := f.WaitContext(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("WaitContext = %v; want context.Canceled", err)
+	}
+	release()
+	mustComplete(t, f)
+	// Complete wins over a cancelled context.
+	if err := f.WaitContext(ctx); err != nil {
+		t.Fatalf("WaitContext on a complete future = %v; want nil", err)
+	}
+}
+
+// fib submits its two halves to its own pool and waits on them: nesting.
+type fibParams struct {
+	p      *zeropool.Pool
+	n      int
+	result int
+}
+
+func fib(f *fibParams) {
+	if f.n < 2 {
+		f.result = f.n
+		return
+	}
+	a := fibParams{p: f.p, n: f.n - 1}
+	b := fibParams{p: f.p, n: f.n - 2}
+	fa := zeropool.Submit(f.p, fib, &a)
+	fb := zeropool.Submit(f.p, fib, &b)
+	fb.Wait()
+	fa.Wait()
+	f.result = a.result + b.result
+}
+
+func TestNestedWaitDoesNotDeadlock(t *testing.T) {
+	for _, workers := range []int{1, 2, 4} {
+		t.Run(fmt.Sprintf("workers=%d", workers), func(t *testing.T) {
+			p := newPool(t, zeropool.WithWorkers(workers))
+			top := fibParams{p: p, n: 16}
+			// Waited on by WaitTimeout, so only workers can run the top
+			// task: every nested Wait happens on a worker.
+			mustComplete(t, zeropool.Submit(p, fib, &top))
+			if top.result != 987 {
+				t.Fatalf("fib(16) = %d; want 987", top.result)
+			}
+		})
+	}
+}
+
+func TestNestedDeepRecursion(t *testing.T) {
+	p := newPool(t, zeropool.WithWorkers(1))
+	var depth func(n *int)
+	depth = func(n *int) {
+		if *n == 0 {
+			return
+		}
+		m := *n - 1
+		zeropool.Submit(p, depth, &m).Wait()
+		*n = m + 1
+	}
+	n := 500
+	mustComplete(t, zeropool.Submit(p, depth, &n))
+	if n != 500 {
+		t.Fatalf("n = %d; want 500", n)
+	}
+}
+
+func TestPanicIsCarried(t *testing.T) {
+	for _, m := range lockModes {
+		t.Run(m.name, func(t *testing.T) {
+			p := newPool(t, zeropool.WithLockOSThread(m.on))
+			var ran atomic.Int64
+			params := make([]int, 100)
+			for i := range params {
+				params[i] = i
+			}
+			f := zeropool.SubmitBatchUniform(p, func(v *int) {
+				ran.Add(1)
+				if *v%10 == 7 {
+					panic(fmt.Sprintf("boom %d", *v))
+				}
+			}, params)
+			v := waitBounded(t, f)
+			pe, ok := v.(*zeropool.PanicError)
+			if !ok {
+				t.Fatalf("Wait panicked with %T %v; want *PanicError", v, v)
+			}
+			if s, _ := pe.Value.(string); !strings.HasPrefix(s, "boom ") {
+				t.Fatalf("PanicError.Value = %v; want a boom", pe.Value)
+			}
+			if !strings.Contains(string(pe.Stack), "zeropool_test.TestPanicIsCarried") {
+				t.Errorf("PanicError.Stack does not show the task:\n%s", pe.Stack)
+			}
+			if got := ran.Load(); got != 100 {
+				t.Fatalf("%d of 100 tasks ran; want all, panics included", got)
+			}
+			if f.Err() != pe {
+				t.Fatalf("Err = %v; want the PanicError Wait panicked with", f.Err())
+			}
+			if err := f.WaitContext(context.Background()); err != pe {
+				t.Fatalf("WaitContext = %v; want the PanicError", err)
+			}
+			// Still serving, with every worker alive.
+			waitBounded(t, zeropool.SubmitBatchUniform(p, func(*int) {}, make([]int, 1000)))
+			blockWorkers(t, p)()
+		})
+	}
+}
+
+func TestPanicErrorUnwrap(t *testing.T) {
+	p := newPool(t)
+	sentinel := errors.New("sentinel")
+	f := zeropool.Submit(p, func(*int) { panic(sentinel) }, new(int))
+	mustComplete(t, f)
+	if !errors.Is(f.Err(), sentinel) {
+		t.Fatalf("Err = %v; want it to wrap the panic's error", f.Err())
+	}
+	if !strings.Contains(f.Err().Error(), "sentinel") {
+		t.Fatalf("Error() = %q; want it to name the panic value", f.Err().Error())
+	}
+	f = zeropool.Submit(p, func(*int) { panic(42) }, new(int))
+	mustComplete(t, f)
+	var pe *zeropool.PanicError
+	if !errors.As(f.Err(), &pe) || pe.Value != 42 || pe.Unwrap() != nil {
+		t.Fatalf("Err = %v; want a PanicError with Value 42 and no Unwrap", f.Err())
+	}
+}
+
+func TestGoexitIsContained(t *testing.T) {
+	for _, m := range lockModes {
+		t.Run(m.name, func(t *testing.T) {
+			p := newPool(t, zeropool.WithWorkers(2), zeropool.WithLockOSThread(m.on))
+			var ran atomic.Int64
+			params := make([]int, 200)
+			for i := range params {
+				params[i] = i
+			}
+			f := zeropool.SubmitBatchUniform(p, func(v *int) {
+				ran.Add(1)
+				if *v%50 == 3 {
+					runtime.Goexit()
+				}
+			}, params)
+			// WaitContext never runs tasks: the Goexits all hit workers.
+			err := f.WaitContext(context.Background())
+			if !errors.Is(err, zeropool.ErrGoexit) {
+				t.Fatalf("WaitContext = %v; want an error wrapping ErrGoexit", err)
+			}
+			if got := ran.Load(); got != 200 {
+				t.Fatalf("%d of 200 tasks ran", got)
+			}
+			// Lost workers were replaced: both can block at once.
+			blockWorkers(t, p)()
+			mustComplete(t, zeropool.SubmitBatchUniform(p, func(*int) {}, make([]int, 100)))
+		})
+	}
+}
+
+func TestGoexitInWaiter(t *testing.T) {
+	p := newPool(t, zeropool.WithWorkers(1))
+	release := blockWorkers(t, p)
+	var ran atomic.Int64
+	f := zeropool.SubmitBatchUniform(p, func(v *int) {
+		ran.Add(1)
+		if *v == 0 {
+			runtime.Goexit()
+		}
+	}, make([]int, 1)) // one task: the waiter claims it
+	exited := make(chan bool)
+	go func() {
+		returned := false
+		defer func() { exited <- returned }()
+		f.Wait()
+		returned = true
+	}()
+	select {
+	case returned := <-exited:
+		if returned {
+			t.Fatal("Wait returned though the task it ran called Goexit")
+		}
+	case <-time.After(bound):
+		t.Fatal("waiter did not end")
+	}
+	release()
+	if err := f.WaitContext(context.Background()); !errors.Is(err, zeropool.ErrGoexit) {
+		t.Fatalf("WaitContext = %v; want ErrGoexit", err)
+	}
+	mustComplete(t, zeropool.Submit(p, func(*int) {}, new(int)))
+}
+
+// goroutinesBackTo waits for the goroutine count to fall to base.
+func goroutinesBackTo(t testing.TB, base int) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
+	for runtime.NumGoroutine() > base {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines; want %d:\n%s", runtime.NumGoroutine(), base, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestCloseDrainsAndStops(t *testing.T) {
+	for _, m := range lockModes {
+		t.Run(m.name, func(t *testing.T) {
+			base := runtime.NumGoroutine()
+			p := zeropool.New(zeropool.WithWorkers(3), zeropool.WithLockOSThread(m.on))
+			var ran atomic.Int64
+			for range 50 {
+				zeropool.Submit(p, func(*int) { time.Sleep(100 * time.Microsecond); ran.Add(1) }, new(int))
+				zeropool.SubmitBatchUniform(p, func(*int) { ran.Add(1) }, make([]int, 20))
+			}
+			p.Close()
+			if got := ran.Load(); got != 50*21 {
+				t.Fatalf("%d of %d accepted tasks ran before Close returned", got, 50*21)
+			}
+			p.Close() // idempotent
+			goroutinesBackTo(t, base)
+			v := mustPanic(t, func() { zeropool.Submit(p, func(*int) {}, new(int)) })
+			if err, ok := v.(error); !ok || !errors.Is(err, zeropool.ErrClosed) {
+				t.Fatalf("Submit after Close panicked with %v; want an error wrapping ErrClosed", v)
+			}
+			v = mustPanic(t, func() { zeropool.SubmitBatchUniform(p, func(*int) {}, nil) })
+			if err, ok := v.(error); !ok || !errors.Is(err, zeropool.ErrClosed) {
+				t.Fatalf("empty batch after Close panicked with %v; want ErrClosed", v)
+			}
+		})
+	}
+}
+
+func TestCloseConcurrent(t *testing.T) {
+	base := runtime.NumGoroutine()
+	p := zeropool.New()
+	var ran atomic.Int64
+	zeropool.SubmitBatchUniform(p, func(*int) { ran.Add(1) }, make([]int, 10000))
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() { defer wg.Done(); p.Close() }()
+	}
+	wg.Wait()
+	// Every Close returns only after the pool has stopped.
+	if got := ran.Load(); got != 10000 {
+		t.Fatalf("%d of 10000 tasks ran", got)
+	}
+	goroutinesBackTo(t, base)
+}
+
+func TestSubmitRacingClose(t *testing.T) {
+	rounds := 200
+	if testing.Short() {
+		rounds = 30
+	}
+	base := runtime.NumGoroutine()
+	var raced atomic.Int64 // rounds in which some submit was refused
+	for range rounds {
+		p := zeropool.New(zeropool.WithWorkers(2))
+		var accepted, ran atomic.Int64
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() {
+					if v := recover(); v != nil {
+						if err, ok := v.(error); !ok || !errors.Is(err, zeropool.ErrClosed) {
+							panic(v)
+						}
+						raced.Add(1)
+					}
+				}()
+				for range 1000 {
+					zeropool.SubmitBatchUniform(p, func(*int) { ran.Add(1) }, make([]int, 3))
+					accepted.Add(3) // reached only if the submit was accepted
+				}
+			}()
+		}
+		runtime.Gosched()
+		p.Close()
+		wg.Wait()
+		if a, r := accepted.Load(), ran.Load(); a != r {
+			t.Fatalf("%d tasks accepted, %d ran: an accepted task was dropped", a, r)
+		}
+	}
+	t.Logf("%d submitters of %d refused by Close", raced.Load(), 4*rounds)
+	if raced.Load() == 0 && runtime.GOMAXPROCS(0) > 1 {
+		t.Error("no submit ever raced Close: the test tests nothing")
+	}
+	goroutinesBackTo(t, base)
+}
+
+func TestGlobal(t *testing.T) {
+	g := zeropool.Global()
+	if g != zeropool.Global() {
+		t.Fatal("Global returned two pools")
+	}
+	if g.Workers() < 1 {
+		t.Fatalf("Global().Workers() = %d", g.Workers())
+	}
+	g.Close() // a no-op
+	x := 1
+	waitBounded(t, zeropool.Submit(g, func(v *int) { *v++ }, &x))
+	if x != 2 {
+		t.Fatalf("x = %d; want 2", x)
+	}
+}
+
+func TestWorkers(t *testing.T) {
+	if got := newPool(t, zeropool.WithWorkers(3)).Workers(); got != 3 {
+		t.Fatalf("Workers() = %d; want 3", got)
+	}
+	if got := newPool(t).Workers(); got != runtime.GOMAXPROCS(0) {
+		t.Fatalf("default Workers() = %d; want GOMAXPROCS %d", got, runtime.GOMAXPROCS(0))
+	}
+}
+
+func TestBadInputPanics(t *testing.T) {
+	p := newPool(t)
+	x := 0
+	nop := func(*int) {}
+	rawNop := func(unsafe.Pointer) {}
+	tests := []struct {
+		name, want string
+		fn         func()
+	}{
+		{"WithWorkers(0)", "zeropool: WithWorkers(0): a pool needs at least one worker", func() { zeropool.New(zeropool.WithWorkers(0)) }},
+		{"WithWorkers(-3)", "zeropool: WithWorkers(-3): a pool needs at least one worker", func() { zeropool.New(zeropool.WithWorkers(-3)) }},
+		{"Submit nil fn", "zeropool: Submit: nil func", func() { zeropool.Submit(p, nil, &x) }},
+		{"Submit nil params", "zeropool: Submit: nil params", func() { zeropool.Submit(p, nop, nil) }},
+		{"SubmitBatchUniform nil fn", "zeropool: SubmitBatchUniform: nil func", func() { zeropool.SubmitBatchUniform[int](p, nil, []int{1}) }},
+		{"SubmitRaw nil fn", "zeropool: SubmitRaw: nil func", func() { p.SubmitRaw(nil, unsafe.Pointer(&x)) }},
+		{"SubmitRaw nil params", "zeropool: SubmitRaw: nil params", func() { p.SubmitRaw(rawNop, nil) }},
+		{"SubmitRawBatch nil fn", "zeropool: SubmitRawBatch: nil func", func() { p.SubmitRawBatch(nil, unsafe.Pointer(&x), 8, 1) }},
+		{"SubmitRawBatch n<0", "zeropool: SubmitRawBatch: negative task count", func() { p.SubmitRawBatch(rawNop, unsafe.Pointer(&x), 8, -1) }},
+		{"SubmitRawBatch nil base", "zeropool: SubmitRawBatch: nil base with n > 0", func() { p.SubmitRawBatch(rawNop, nil, 8, 2) }},
+		{"nil pool", "zeropool: submit to a nil *Pool", func() { zeropool.Submit((*zeropool.Pool)(nil), nop, &x) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := mustPanic(t, tt.fn)
+			if got := fmt.Sprint(v); got != tt.want {
+				t.Fatalf("panic = %q; want %q", got, tt.want)
+			}
+		})
+	}
+	// The pool still works.
+	waitBounded(t, zeropool.Submit(p, func(v *int) { *v = 9 }, &x))
+	if x != 9 {
+		t.Fatalf("x = %d; want 9", x)
+	}
+}
+
+func TestFIFOWithOneWorker(t *testing.T) {
+	p := newPool(t, zeropool.WithWorkers(1))
+	release := blockWorkers(t, p)
+	var order []int // written by the only worker, read after its last task
+	params := make([]int, 200)
+	futures := make([]*zeropool.TaskFuture, len(params))
+	for i := range params {
+		params[i] = i
+		futures[i] = zeropool.Submit(p, func(v *int) { order = append(order, *v) }, &params[i])
+	}
+	release()
+	for _, f := range futures {
+		mustComplete(t, f) // never runs tasks, so only the worker does
+	}
+	for i, v := range order {
+		if v != i {
+			t.Fatalf("task %d ran in position %d: not FIFO (%v)", v, i, order)
+		}
+	}
+	if len(order) != len(params) {
+		t.Fatalf("%d tasks ran; want %d", len(order), len(params))
+	}
+}
