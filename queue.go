@@ -64,8 +64,8 @@ func (q *queue) peek() (h, first *task) {
 }
 
 // advance unlinks first, which must have been h.next, if h is still the
-// head. first becomes the new dummy.
-func (q *queue) advance(h, first *task) {
+// head, and reports whether it did. first becomes the new dummy.
+func (q *queue) advance(h, first *task) bool {
 	if q.head.CompareAndSwap(h, first) {
 		// h is out of the queue. Pointing its next at itself, rather than
 		// leaving it at first, keeps a retired record that a caller still
@@ -75,7 +75,9 @@ func (q *queue) advance(h, first *task) {
 		// No producer can still write h.next: h.next was set, once, by the
 		// producer that swapped h out of tail, before first was reachable.
 		h.next.Store(h)
+		return true
 	}
+	return false
 }
 
 // dropSpent unlinks records at the front that have no unclaimed tasks left,

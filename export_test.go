@@ -1,0 +1,44 @@
+package zeropool
+
+import "unsafe"
+
+// Queue is the pool's record queue, for tests that drive it directly.
+type Queue struct{ q queue }
+
+// Record is a queue record carrying two numbers for the test to check.
+type Record struct{ t task }
+
+func NewQueue() *Queue {
+	q := new(Queue)
+	q.q.init()
+	return q
+}
+
+func NewRecord(producer, seq int) *Record {
+	r := new(Record)
+	r.t.stride, r.t.n = uintptr(producer), seq
+	return r
+}
+
+func (r *Record) Producer() int { return int(r.t.stride) }
+func (r *Record) Seq() int      { return r.t.n }
+
+func (q *Queue) Push(r *Record) { q.q.push(&r.t) }
+
+// Pop unlinks and returns the first record, or nil if the queue looks empty.
+func (q *Queue) Pop() *Record {
+	for {
+		h, first := q.q.peek()
+		if first == nil {
+			return nil
+		}
+		if q.q.advance(h, first) {
+			// first is the t field, the only one, of a Record.
+			return (*Record)(unsafe.Pointer(first))
+		}
+	}
+}
+
+// SelfLinked reports whether the retired record r points at itself (true) or
+// still at the record queued after it.
+func (r *Record) SelfLinked() bool { return r.t.next.Load() == &r.t }
