@@ -1,0 +1,70 @@
+package zeropool_test
+
+import (
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/zeropool/zeropool"
+)
+
+type bigParams struct {
+	buf [1 << 16]byte
+	out *int
+}
+
+func writeLen(b *bigParams) { *b.out = len(b.buf) }
+
+// TestParamsLifetime checks that the pool alone keeps params alive until
+// their task has run, then lets go of them while the caller still holds
+// the future: whether a worker ran the task or the waiting goroutine did.
+func TestParamsLifetime(t *testing.T) {
+	for _, byWaiter := range []bool{false, true} {
+		name := "worker"
+		if byWaiter {
+			name = "waiter"
+		}
+		t.Run(name, func(t *testing.T) {
+			p := newPool(t, zeropool.WithWorkers(1))
+			release := blockWorkers(t, p)
+			collected := make(chan struct{})
+			out := new(int)
+			f := func() *zeropool.TaskFuture {
+				b := &bigParams{out: out}
+				runtime.SetFinalizer(b, func(*bigParams) { close(collected) })
+				return zeropool.Submit(p, writeLen, b)
+			}()
+			for range 3 {
+				runtime.GC()
+			}
+			select {
+			case <-collected:
+				t.Fatal("params collected before their task ran")
+			default:
+			}
+			if byWaiter {
+				f.Wait() // the only worker is blocked: this goroutine runs it
+			} else {
+				release()
+				mustComplete(t, f)
+			}
+			if *out != 1<<16 {
+				t.Fatalf("task wrote %d; want %d", *out, 1<<16)
+			}
+			deadline := time.Now().Add(bound)
+			for {
+				runtime.GC()
+				select {
+				case <-collected:
+					runtime.KeepAlive(f)
+					return
+				default:
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("params still reachable after their task ran")
+				}
+				time.Sleep(time.Millisecond)
+			}
+		})
+	}
+}
