@@ -72,6 +72,12 @@ type Pool struct {
 	work, drained sync.Cond
 	// wakeups counts Signals on work not yet taken by a worker. Guarded by mu.
 	wakeups int
+	// stopped is set by Close, under mu, once every accepted task has
+	// run; workers then exit. It is a flag of its own, not state ==
+	// closedBit, because a submit that is being refused bumps state above
+	// closedBit for a moment, and a worker that looked then would sleep
+	// through Close's one Broadcast.
+	stopped bool
 
 	workers int
 	split   int64 // claims take 1/split of the unclaimed tasks
@@ -155,6 +161,7 @@ func (p *Pool) Close() {
 		for p.state.Load() != closedBit {
 			p.drained.Wait()
 		}
+		p.stopped = true
 		p.work.Broadcast()
 		p.mu.Unlock()
 		p.wg.Wait()
@@ -236,7 +243,7 @@ func (p *Pool) park(searching bool) (exit bool) {
 			p.searching.Add(1)
 			return false
 		}
-		if p.state.Load() == closedBit {
+		if p.stopped {
 			p.idle.Add(-1)
 			return true
 		}

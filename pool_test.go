@@ -535,6 +535,19 @@ func TestGoexitInWaiter(t *testing.T) {
 	mustComplete(t, zeropool.Submit(p, func(*int) {}, new(int)))
 }
 
+// closeBounded closes p, failing the test if Close does not return.
+func closeBounded(t testing.TB, p *zeropool.Pool) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { defer close(done); p.Close() }()
+	select {
+	case <-done:
+	case <-time.After(bound):
+		buf := make([]byte, 1<<20)
+		t.Fatalf("Close did not return:\n%s", buf[:runtime.Stack(buf, true)])
+	}
+}
+
 // goroutinesBackTo waits for the goroutine count to fall to base.
 func goroutinesBackTo(t testing.TB, base int) {
 	t.Helper()
@@ -558,11 +571,11 @@ func TestCloseDrainsAndStops(t *testing.T) {
 				zeropool.Submit(p, func(*int) { time.Sleep(100 * time.Microsecond); ran.Add(1) }, new(int))
 				zeropool.SubmitBatchUniform(p, func(*int) { ran.Add(1) }, make([]int, 20))
 			}
-			p.Close()
+			closeBounded(t, p)
 			if got := ran.Load(); got != 50*21 {
 				t.Fatalf("%d of %d accepted tasks ran before Close returned", got, 50*21)
 			}
-			p.Close() // idempotent
+			closeBounded(t, p) // idempotent
 			goroutinesBackTo(t, base)
 			v := mustPanic(t, func() { zeropool.Submit(p, func(*int) {}, new(int)) })
 			if err, ok := v.(error); !ok || !errors.Is(err, zeropool.ErrClosed) {
@@ -584,7 +597,7 @@ func TestCloseConcurrent(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Add(1)
-		go func() { defer wg.Done(); p.Close() }()
+		go func() { defer wg.Done(); closeBounded(t, p) }()
 	}
 	wg.Wait()
 	// Every Close returns only after the pool has stopped.
@@ -624,7 +637,7 @@ func TestSubmitRacingClose(t *testing.T) {
 			}()
 		}
 		runtime.Gosched()
-		p.Close()
+		closeBounded(t, p)
 		wg.Wait()
 		if a, r := accepted.Load(), ran.Load(); a != r {
 			t.Fatalf("%d tasks accepted, %d ran: an accepted task was dropped", a, r)

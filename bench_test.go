@@ -1,0 +1,351 @@
+package zeropool_test
+
+import (
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/zeropool/zeropool"
+)
+
+// The workloads are upstream zero-pool's (benches/comparison.rs), 1000
+// tasks each, run on zeropool (workers pinned or not) and on the stdlib
+// baselines a Go programmer would otherwise write: a serial loop, a
+// goroutine per task with a sync.WaitGroup, and a channel-fed pool of
+// GOMAXPROCS workers. Compare them with benchstat, pivoting on /pool.
+
+const taskCount = 1000
+
+// chanPool is the baseline hand-written pool: GOMAXPROCS workers reading
+// jobs from one buffered channel.
+type chanPool struct {
+	jobs chan chanJob
+	wg   sync.WaitGroup
+}
+
+type chanJob struct {
+	fn   func(unsafe.Pointer)
+	arg  unsafe.Pointer
+	done *sync.WaitGroup
+}
+
+func newChanPool() *chanPool {
+	c := &chanPool{jobs: make(chan chanJob, 256)}
+	for range runtime.GOMAXPROCS(0) {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			for j := range c.jobs {
+				j.fn(j.arg)
+				j.done.Done()
+			}
+		}()
+	}
+	return c
+}
+
+func (c *chanPool) close() { close(c.jobs); c.wg.Wait() }
+
+// runBatch runs fn on each of n params stride bytes apart and waits.
+func (c *chanPool) runBatch(fn func(unsafe.Pointer), base unsafe.Pointer, stride uintptr, n int) {
+	var wg sync.WaitGroup
+	wg.Add(n)
+	for i := range n {
+		c.jobs <- chanJob{fn, unsafe.Add(base, uintptr(i)*stride), &wg}
+	}
+	wg.Wait()
+}
+
+func goroutinesBatch[T any](fn func(*T), params []T) {
+	var wg sync.WaitGroup
+	wg.Add(len(params))
+	for i := range params {
+		go func() { defer wg.Done(); fn(&params[i]) }()
+	}
+	wg.Wait()
+}
+
+// forEachPool runs bench with a batch runner for every implementation.
+func forEachPool(b *testing.B, bench func(b *testing.B, runBatch func(fn func(unsafe.Pointer), base unsafe.Pointer, stride uintptr, n int))) {
+	for _, lock := range []bool{false, true} {
+		name := "pool=zeropool"
+		if lock {
+			name = "pool=zeropool-locked"
+		}
+		b.Run(name, func(b *testing.B) {
+			p := zeropool.New(zeropool.WithLockOSThread(lock))
+			defer p.Close()
+			bench(b, func(fn func(unsafe.Pointer), base unsafe.Pointer, stride uintptr, n int) {
+				p.SubmitRawBatch(fn, base, stride, n).Wait()
+			})
+		})
+	}
+	b.Run("pool=channel", func(b *testing.B) {
+		c := newChanPool()
+		defer c.close()
+		bench(b, c.runBatch)
+	})
+	b.Run("pool=goroutines", func(b *testing.B) {
+		bench(b, func(fn func(unsafe.Pointer), base unsafe.Pointer, stride uintptr, n int) {
+			var wg sync.WaitGroup
+			wg.Add(n)
+			for i := range n {
+				go func() { defer wg.Done(); fn(unsafe.Add(base, uintptr(i)*stride)) }()
+			}
+			wg.Wait()
+		})
+	})
+	b.Run("pool=serial", func(b *testing.B) {
+		bench(b, func(fn func(unsafe.Pointer), base unsafe.Pointer, stride uintptr, n int) {
+			for i := range n {
+				fn(unsafe.Add(base, uintptr(i)*stride))
+			}
+		})
+	})
+}
+
+type emptyTask struct{ result *uint64 }
+
+func emptyTaskFn(p unsafe.Pointer) { *(*emptyTask)(p).result = 42 }
+
+// B1: one batch of 1000 tasks that each write 42; params built per iteration.
+func BenchmarkTaskOverhead(b *testing.B) {
+	forEachPool(b, func(b *testing.B, runBatch func(func(unsafe.Pointer), unsafe.Pointer, uintptr, int)) {
+		b.ReportAllocs()
+		for b.Loop() {
+			results := make([]uint64, taskCount)
+			tasks := make([]emptyTask, taskCount)
+			for i := range tasks {
+				tasks[i].result = &results[i]
+			}
+			runBatch(emptyTaskFn, unsafe.Pointer(&tasks[0]), unsafe.Sizeof(tasks[0]), len(tasks))
+		}
+	})
+}
+
+type heavyTask struct {
+	seed   uint64
+	result *uint64
+}
+
+func heavyCompute(p *heavyTask) {
+	var sum uint64
+	x := p.seed
+	for range 30000 {
+		x = x*1664525 + 1013904223
+		sum += x
+		if x%3 == 0 {
+			sum *= 17
+		} else if x%7 == 0 {
+			sum += x >> 8
+		}
+	}
+	*p.result = sum
+}
+
+func heavyComputeRaw(p unsafe.Pointer) { heavyCompute((*heavyTask)(p)) }
+
+// B3: 1000 tasks of 30000 LCG steps each.
+func BenchmarkHeavyCompute(b *testing.B) {
+	seeds := make([]uint64, taskCount)
+	for i := range seeds {
+		seeds[i] = uint64(i)*1103515245 + 12345
+	}
+	forEachPool(b, func(b *testing.B, runBatch func(func(unsafe.Pointer), unsafe.Pointer, uintptr, int)) {
+		b.ReportAllocs()
+		for b.Loop() {
+			results := make([]uint64, taskCount)
+			tasks := make([]heavyTask, taskCount)
+			for i := range tasks {
+				tasks[i] = heavyTask{seeds[i], &results[i]}
+			}
+			runBatch(heavyComputeRaw, unsafe.Pointer(&tasks[0]), unsafe.Sizeof(tasks[0]), len(tasks))
+		}
+	})
+}
+
+func individualFn(p *uint64) { *p = 42 }
+
+// B2: 1000 single submissions, then a wait on each. The channel pool and
+// goroutine baselines wait on one WaitGroup for all 1000, which is the
+// cheapest wait they have.
+func BenchmarkIndividualTasks(b *testing.B) {
+	for _, lock := range []bool{false, true} {
+		name := "pool=zeropool"
+		if lock {
+			name = "pool=zeropool-locked"
+		}
+		b.Run(name, func(b *testing.B) {
+			p := zeropool.New(zeropool.WithLockOSThread(lock))
+			defer p.Close()
+			futures := make([]*zeropool.TaskFuture, taskCount)
+			b.ReportAllocs()
+			for b.Loop() {
+				results := make([]uint64, taskCount)
+				for i := range results {
+					futures[i] = zeropool.Submit(p, individualFn, &results[i])
+				}
+				for _, f := range futures {
+					f.Wait()
+				}
+			}
+		})
+	}
+	b.Run("pool=channel", func(b *testing.B) {
+		c := newChanPool()
+		defer c.close()
+		b.ReportAllocs()
+		for b.Loop() {
+			results := make([]uint64, taskCount)
+			var wg sync.WaitGroup
+			wg.Add(taskCount)
+			for i := range results {
+				c.jobs <- chanJob{func(p unsafe.Pointer) { individualFn((*uint64)(p)) }, unsafe.Pointer(&results[i]), &wg}
+			}
+			wg.Wait()
+		}
+	})
+	b.Run("pool=goroutines", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			goroutinesBatch(individualFn, make([]uint64, taskCount))
+		}
+	})
+}
+
+func trivialFn(p unsafe.Pointer) { *(*uint64)(p)++ }
+
+// B4: the cost per task of batches from 1 to 1,000,000 trivial tasks.
+func BenchmarkBatchSize(b *testing.B) {
+	for _, n := range []int{1, 10, 100, 1000, 10000, 100000, 1000000} {
+		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
+			data := make([]uint64, n)
+			forEachPool(b, func(b *testing.B, runBatch func(func(unsafe.Pointer), unsafe.Pointer, uintptr, int)) {
+				b.ReportAllocs()
+				for b.Loop() {
+					runBatch(trivialFn, unsafe.Pointer(&data[0]), 8, n)
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/task")
+			})
+		})
+	}
+}
+
+// B5: latency of one submit-and-wait on an idle pool, whose workers have
+// gone back to sleep. ns/op includes the pause between rounds; the
+// percentiles are of the round trips alone.
+func BenchmarkIdleRoundTrip(b *testing.B) {
+	measure := func(b *testing.B, roundTrip func(*uint64)) {
+		var x uint64
+		samples := make([]time.Duration, 0, 1024)
+		for b.Loop() {
+			time.Sleep(50 * time.Microsecond) // let the workers park
+			start := time.Now()
+			roundTrip(&x)
+			samples = append(samples, time.Since(start))
+		}
+		slices.Sort(samples)
+		b.ReportMetric(float64(samples[len(samples)/2].Nanoseconds()), "p50-ns")
+		b.ReportMetric(float64(samples[len(samples)*99/100].Nanoseconds()), "p99-ns")
+	}
+	for _, lock := range []bool{false, true} {
+		name := "pool=zeropool"
+		if lock {
+			name = "pool=zeropool-locked"
+		}
+		b.Run(name, func(b *testing.B) {
+			p := zeropool.New(zeropool.WithLockOSThread(lock))
+			defer p.Close()
+			measure(b, func(x *uint64) { zeropool.Submit(p, individualFn, x).Wait() })
+		})
+	}
+	b.Run("pool=channel", func(b *testing.B) {
+		c := newChanPool()
+		defer c.close()
+		fn := func(p unsafe.Pointer) { individualFn((*uint64)(p)) }
+		measure(b, func(x *uint64) {
+			var wg sync.WaitGroup
+			wg.Add(1)
+			c.jobs <- chanJob{fn, unsafe.Pointer(x), &wg}
+			wg.Wait()
+		})
+	})
+}
+
+// B7: 8 goroutines each submitting 1000 single tasks at once.
+func BenchmarkConcurrentSubmitters(b *testing.B) {
+	const submitters = 8
+	run := func(b *testing.B, submitAll func(results []uint64)) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var wg sync.WaitGroup
+			for range submitters {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					submitAll(make([]uint64, taskCount))
+				}()
+			}
+			wg.Wait()
+		}
+		b.ReportMetric(float64(b.N*submitters*taskCount)/b.Elapsed().Seconds(), "tasks/s")
+	}
+	for _, lock := range []bool{false, true} {
+		name := "pool=zeropool"
+		if lock {
+			name = "pool=zeropool-locked"
+		}
+		b.Run(name, func(b *testing.B) {
+			p := zeropool.New(zeropool.WithLockOSThread(lock))
+			defer p.Close()
+			run(b, func(results []uint64) {
+				futures := make([]*zeropool.TaskFuture, len(results))
+				for i := range results {
+					futures[i] = zeropool.Submit(p, individualFn, &results[i])
+				}
+				for _, f := range futures {
+					f.Wait()
+				}
+			})
+		})
+	}
+	b.Run("pool=channel", func(b *testing.B) {
+		c := newChanPool()
+		defer c.close()
+		fn := func(p unsafe.Pointer) { individualFn((*uint64)(p)) }
+		run(b, func(results []uint64) {
+			var wg sync.WaitGroup
+			wg.Add(len(results))
+			for i := range results {
+				c.jobs <- chanJob{fn, unsafe.Pointer(&results[i]), &wg}
+			}
+			wg.Wait()
+		})
+	})
+}
+
+// B6: allocations of one Submit, and of one batch whatever its size.
+func BenchmarkAllocs(b *testing.B) {
+	p := zeropool.New()
+	defer p.Close()
+	b.Run("op=Submit", func(b *testing.B) {
+		var x uint64
+		b.ReportAllocs()
+		for b.Loop() {
+			zeropool.Submit(p, individualFn, &x).Wait()
+		}
+	})
+	for _, n := range []int{10, 10000, 1000000} {
+		b.Run(fmt.Sprintf("op=SubmitBatchUniform/batch=%d", n), func(b *testing.B) {
+			data := make([]uint64, n)
+			b.ReportAllocs()
+			for b.Loop() {
+				zeropool.SubmitBatchUniform(p, individualFn, data).Wait()
+			}
+		})
+	}
+}

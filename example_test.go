@@ -1,0 +1,111 @@
+package zeropool_test
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/zeropool/zeropool"
+)
+
+// SumParams carries a task's input and where to put its result, like the
+// seed's zp_define_task_fn! structs: the task writes *Result itself.
+type SumParams struct {
+	Iterations uint64
+	Result     *uint64
+}
+
+func Sum(p *SumParams) {
+	var sum uint64
+	for i := range p.Iterations {
+		sum += i
+	}
+	*p.Result = sum // zp_write!(params.result, sum)
+}
+
+func ExampleNew() {
+	pool := zeropool.New(zeropool.WithWorkers(2))
+	defer pool.Close()
+	fmt.Println("workers:", pool.Workers())
+	// Output: workers: 2
+}
+
+func ExampleSubmit() {
+	pool := zeropool.New()
+	defer pool.Close()
+
+	var result uint64
+	future := zeropool.Submit(pool, Sum, &SumParams{Iterations: 1000, Result: &result})
+	future.Wait()
+	fmt.Println("Result:", result)
+	// Output: Result: 499500
+}
+
+func ExampleSubmitBatchUniform() {
+	pool := zeropool.New()
+	defer pool.Close()
+
+	results := make([]uint64, 100)
+	params := make([]SumParams, len(results))
+	for i := range params {
+		params[i] = SumParams{Iterations: 1000, Result: &results[i]}
+	}
+	zeropool.SubmitBatchUniform(pool, Sum, params).Wait()
+	fmt.Println("First result:", results[0])
+	fmt.Println("Last result:", results[99])
+	// Output:
+	// First result: 499500
+	// Last result: 499500
+}
+
+// Each task writes its own slot of a shared slice: zp_write_indexed!.
+func ExampleSubmitBatchUniform_indexed() {
+	type BatchParams struct {
+		Index, WorkSize int
+		Results         []uint64
+	}
+	results := make([]uint64, 4)
+	params := make([]BatchParams, len(results))
+	for i := range params {
+		params[i] = BatchParams{Index: i, WorkSize: 10 * (i + 1), Results: results}
+	}
+	zeropool.SubmitBatchUniform(zeropool.Global(), func(p *BatchParams) {
+		var sum uint64
+		for i := range p.WorkSize {
+			sum += uint64(i)
+		}
+		p.Results[p.Index] = sum // zp_write_indexed!(params.results, params.index, sum)
+	}, params).Wait()
+	fmt.Println(results)
+	// Output: [45 190 435 780]
+}
+
+func ExampleTaskFuture_WaitTimeout() {
+	pool := zeropool.New(zeropool.WithWorkers(1))
+	defer pool.Close()
+
+	gate := make(chan struct{})
+	var n int
+	future := zeropool.Submit(pool, func(p *int) { <-gate; *p = 7 }, &n)
+	// WaitTimeout never runs the task itself, so a blocked task shows.
+	fmt.Println("done in 10ms:", future.WaitTimeout(10*time.Millisecond))
+	close(gate)
+	fmt.Println("done in 10s:", future.WaitTimeout(10*time.Second), n)
+	// Output:
+	// done in 10ms: false
+	// done in 10s: true 7
+}
+
+func ExampleTaskFuture_Err() {
+	pool := zeropool.New()
+	defer pool.Close()
+
+	future := zeropool.Submit(pool, func(*int) { panic("bad input") }, new(int))
+	func() {
+		defer func() { fmt.Println("Wait panicked:", recover().(*zeropool.PanicError).Value) }()
+		future.Wait()
+	}()
+	fmt.Println("Err:", future.Err().(*zeropool.PanicError).Value)
+	// Output:
+	// Wait panicked: bad input
+	// Err: bad input
+}
