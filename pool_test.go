@@ -597,8 +597,9 @@ func TestCloseConcurrent(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Add(1)
-		go func() { defer wg.Done(); closeBounded(t, p) }()
+		go func() { defer wg.Done(); p.Close() }()
 	}
+	closeBounded(t, p) // and bounds the wait for the others
 	wg.Wait()
 	// Every Close returns only after the pool has stopped.
 	if got := ran.Load(); got != 10000 {
