@@ -24,7 +24,7 @@ type TaskFuture struct {
 var completed = new(TaskFuture)
 
 // IsComplete reports whether every task of f has finished.
-func (f *TaskFuture) IsComplete() bool { return f.pending.Load() == 0 }
+func (f *TaskFuture) IsComplete() bool { return f.finished.Load() == int64(f.n) }
 
 // Err returns the first failure of f's tasks as a *PanicError, or nil.
 // It is final once f is complete; before that it may still go from nil to
@@ -46,10 +46,10 @@ func (f *TaskFuture) Err() error {
 // If a task panicked, Wait panics with the first *PanicError once all
 // tasks of f have finished.
 func (f *TaskFuture) Wait() {
-	if f.pending.Load() != 0 {
+	if !f.IsComplete() {
 		f.help()
-		if f.pending.Load() != 0 {
-			<-f.notifier().ch
+		if ch := f.sleepOn(); ch != nil {
+			<-ch
 		}
 	}
 	if e := f.err.Load(); e != nil {
@@ -58,9 +58,13 @@ func (f *TaskFuture) Wait() {
 }
 
 // help runs f's unclaimed tasks here, then unlinks spent records at the
-// front of the queue so their params are not kept alive by it.
+// front of the queue so their params are not kept alive by it. The pool
+// counts the helper in its state so that Close waits for the chunks it
+// runs.
 func (f *TaskFuture) help() {
 	t := &f.task
+	p := t.pool
+	p.state.Add(1)
 	for {
 		lo, hi, ok := t.claim()
 		if !ok {
@@ -68,7 +72,8 @@ func (f *TaskFuture) help() {
 		}
 		t.runChunk(lo, lo, hi, false)
 	}
-	t.pool.q.dropSpent()
+	p.q.dropSpent()
+	p.leave()
 }
 
 // WaitTimeout waits up to d for every task of f to finish and reports
@@ -81,10 +86,14 @@ func (f *TaskFuture) WaitTimeout(d time.Duration) bool {
 	if d <= 0 {
 		return false
 	}
+	ch := f.sleepOn()
+	if ch == nil {
+		return true
+	}
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	select {
-	case <-f.notifier().ch:
+	case <-ch:
 		return true
 	case <-timer.C:
 		return f.IsComplete()
@@ -95,9 +104,9 @@ func (f *TaskFuture) WaitTimeout(d time.Duration) bool {
 // whichever is first. It returns ctx.Err() if ctx ended first, else
 // f.Err(). It never runs tasks itself.
 func (f *TaskFuture) WaitContext(ctx context.Context) error {
-	if !f.IsComplete() {
+	if ch := f.sleepOn(); ch != nil {
 		select {
-		case <-f.notifier().ch:
+		case <-ch:
 		case <-ctx.Done():
 			if !f.IsComplete() {
 				return ctx.Err()
@@ -107,19 +116,28 @@ func (f *TaskFuture) WaitContext(ctx context.Context) error {
 	return f.Err()
 }
 
-// notifier returns the channel a blocking waiter sleeps on, making it on
-// first use: a future nobody blocks on never allocates one.
-func (f *TaskFuture) notifier() *notifier {
-	if n := f.done.Load(); n != nil {
-		return n
+// sleepOn returns a channel that is closed when f completes, or nil if f
+// is complete already. The channel is made on first use: a future nobody
+// blocks on never allocates one.
+func (f *TaskFuture) sleepOn() <-chan struct{} {
+	if f.IsComplete() {
+		return nil
 	}
-	n := &notifier{ch: make(chan struct{})}
-	// This CAS publishes n to finish; if it fails, another waiter's
-	// notifier or closedNotifier is already there and is the one to use.
-	if f.done.CompareAndSwap(nil, n) {
-		return n
+	n := f.done.Load()
+	if n == nil {
+		n = &notifier{ch: make(chan struct{})}
+		// This CAS publishes n to the completer; if it fails, another
+		// waiter's notifier is there and is the one to use.
+		if !f.done.CompareAndSwap(nil, n) {
+			n = f.done.Load()
+		}
 	}
-	return f.done.Load()
+	// Look again now that n is installed: the completer may have looked
+	// at done before we installed n, and then it will not close n.
+	if f.IsComplete() {
+		return nil
+	}
+	return n.ch
 }
 
 // PanicError is how a future reports a task that did not return: it

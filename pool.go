@@ -48,11 +48,13 @@ type Pool struct {
 	q queue
 
 	// state is closedBit, once Close has begun, plus the number of
-	// records accepted and not yet complete. A submit adds one before
-	// pushing and backs out if it sees closedBit; a record's completion
-	// subtracts one. When state reaches exactly closedBit, every accepted
-	// task has run and no more can be accepted: that is what Close waits
-	// for. closedBit, once set, stays.
+	// submits and helping waiters in progress. A submit adds one before
+	// it pushes, and backs out at once if it sees closedBit; a waiter adds
+	// one before it claims tasks. Each subtracts its one when done. Once
+	// state is exactly closedBit, no record can be pushed again, and no
+	// waiter is running a chunk: Close waits for that, twice (see Close).
+	// closedBit, once set, stays. Workers never touch state, so it costs
+	// the task-running side nothing.
 	state atomic.Int64
 	_     [cacheLine - 8]byte
 
@@ -157,15 +159,37 @@ func (p *Pool) Close() {
 	}
 	p.closeOnce.Do(func() {
 		p.state.Or(closedBit)
+		// No submit is halfway through: every accepted record is queued.
+		p.quiesce()
 		p.mu.Lock()
-		for p.state.Load() != closedBit {
-			p.drained.Wait()
-		}
 		p.stopped = true
 		p.work.Broadcast()
 		p.mu.Unlock()
+		// Workers drain the queue before they exit, so after this every
+		// task is claimed, and every chunk a worker claimed has run.
 		p.wg.Wait()
+		// A waiter may still be running a chunk it claimed. Any waiter
+		// that comes after this finds nothing left to claim.
+		p.quiesce()
 	})
+}
+
+// quiesce waits until state is exactly closedBit.
+func (p *Pool) quiesce() {
+	p.mu.Lock()
+	for p.state.Load() != closedBit {
+		p.drained.Wait()
+	}
+	p.mu.Unlock()
+}
+
+// leave ends a submit or a waiter's help counted in state.
+func (p *Pool) leave() {
+	if p.state.Add(-1) == closedBit {
+		p.mu.Lock()
+		p.drained.Broadcast()
+		p.mu.Unlock()
+	}
 }
 
 func (p *Pool) submit(fn func(unsafe.Pointer), base unsafe.Pointer, stride uintptr, n int) *TaskFuture {
@@ -179,12 +203,11 @@ func (p *Pool) submit(fn func(unsafe.Pointer), base unsafe.Pointer, stride uintp
 		return completed
 	}
 	if p.state.Add(1)&closedBit != 0 {
-		p.recordDone()
+		p.leave()
 		panic(errSubmitClosed)
 	}
 	f := new(TaskFuture)
 	f.fn, f.base, f.stride, f.n, f.pool = fn, base, stride, n, p
-	f.pending.Store(int64(n))
 	p.q.push(&f.task)
 	// Only now, after push published f, may we decide nobody needs
 	// waking: a worker that missed f in the queue had already counted
@@ -192,16 +215,8 @@ func (p *Pool) submit(fn func(unsafe.Pointer), base unsafe.Pointer, stride uintp
 	if p.searching.Load() == 0 && p.idle.Load() > 0 {
 		p.wake()
 	}
+	p.leave()
 	return f
-}
-
-// recordDone is called once per accepted record, when it completes.
-func (p *Pool) recordDone() {
-	if p.state.Add(-1) == closedBit {
-		p.mu.Lock()
-		p.drained.Broadcast()
-		p.mu.Unlock()
-	}
 }
 
 // wake moves one idle worker to searching, unless a worker is searching
@@ -307,13 +322,18 @@ func (p *Pool) foundWork() {
 // runtime.Goexit, on a goroutine that is about to end. Another goroutine
 // finishes the chunk it claimed and, if it was a worker, takes its place.
 func (p *Pool) afterGoexit(t *task, next, lo, hi int, worker bool) {
-	p.wg.Add(1)
 	if worker {
+		// The dying worker still holds its count in wg, so this Add
+		// cannot race a Close whose wg.Wait has seen zero.
+		p.wg.Add(1)
 		go p.runWorker(t, next, lo, hi)
 		return
 	}
+	// The waiter's help was counted in state; this goroutine takes that
+	// over (the waiter will never reach its own leave), so Close waits for
+	// it through state rather than wg.
 	go func() {
-		defer p.wg.Done()
 		t.runChunk(next, lo, hi, false)
+		p.leave()
 	}()
 }

@@ -30,29 +30,25 @@ type task struct {
 	// every task is claimed, though some may still be running.
 	cursor atomic.Int64
 
-	// pending counts tasks claimed or not that have not finished. Each
-	// claim's runner subtracts its chunk once the chunk has run; the
-	// subtraction that reaches zero completes t. Completion is one-way.
-	pending atomic.Int64
+	// finished counts tasks that have run. Each claim's runner adds its
+	// chunk once the chunk has run; the addition that reaches n completes
+	// t, and every earlier one is synchronized before it. Counting up
+	// rather than down from n means a new record needs no atomic store.
+	finished atomic.Int64
 
 	// err is the first failure of a task; set at most once, by CAS.
 	err atomic.Pointer[PanicError]
 
-	// done is nil until a waiter needs to block. A waiter installs a
-	// notifier by CAS; completion swaps in closedNotifier and closes the
-	// one it replaced, if any. Once it holds closedNotifier it never
-	// changes again.
+	// done is nil until a waiter needs to block; the first such waiter
+	// installs a notifier by CAS and it never changes after that. The
+	// goroutine that completes t closes it if it is there. A waiter
+	// installs before its last look at finished, and the completer adds
+	// to finished before it looks at done, so one of them sees the other:
+	// no waiter sleeps through completion.
 	done atomic.Pointer[notifier]
 }
 
 type notifier struct{ ch chan struct{} }
-
-// closedNotifier marks a completed task whose waiters need not block.
-var closedNotifier = func() *notifier {
-	n := &notifier{ch: make(chan struct{})}
-	close(n.ch)
-	return n
-}()
 
 func (t *task) exhausted() bool { return t.cursor.Load() >= int64(t.n) }
 
@@ -117,16 +113,15 @@ func (t *task) fail(v any) {
 
 // finish accounts for k tasks that have run.
 func (t *task) finish(k int) {
-	if t.pending.Add(-int64(k)) != 0 {
+	if t.finished.Add(int64(k)) != int64(t.n) {
 		return
 	}
 	// Every claim has finished, so nobody reads fn or base again: drop
 	// them, so the pool no longer keeps the caller's params alive.
 	t.fn, t.base = nil, nil
-	if n := t.done.Swap(closedNotifier); n != nil {
+	if n := t.done.Load(); n != nil {
 		close(n.ch)
 	}
-	t.pool.recordDone()
 }
 
 // Submit queues fn(params) and returns its future.
