@@ -1,6 +1,9 @@
 package zeropool
 
-import "unsafe"
+import (
+	"fmt"
+	"unsafe"
+)
 
 // Queue is the pool's record queue, for tests that drive it directly.
 type Queue struct{ q queue }
@@ -42,3 +45,20 @@ func (q *Queue) Pop() *Record {
 // SelfLinked reports whether the retired record r points at itself (true) or
 // still at the record queued after it.
 func (r *Record) SelfLinked() bool { return r.t.next.Load() == &r.t }
+
+// DebugState describes the pool's scheduling state for a failing test.
+func (p *Pool) DebugState() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	h := p.q.head.Load()
+	s := p.sentinel
+	desc := func(t *task) string {
+		if t == nil {
+			return "nil"
+		}
+		return fmt.Sprintf("%p{n=%d cursor=%d finished=%d next=%p sentinel=%v}", t, t.n, t.cursor.Load(), t.finished.Load(), t.next.Load(), t == s)
+	}
+	return fmt.Sprintf("idle=%d searching=%d wakeups=%d helpers=%d closed=%v head=%s first=%s tail=%s sentinel=%s",
+		p.idle.Load(), p.searching.Load(), p.wakeups, p.helpers.Load(), p.closed.Load(),
+		desc(h), desc(h.next.Load()), desc(p.q.tail.Load()), desc(s))
+}

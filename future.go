@@ -59,12 +59,14 @@ func (f *TaskFuture) Wait() {
 
 // help runs f's unclaimed tasks here, then unlinks spent records at the
 // front of the queue so their params are not kept alive by it. The pool
-// counts the helper in its state so that Close waits for the chunks it
-// runs.
+// counts the helper so that Close waits for the chunks it runs.
 func (f *TaskFuture) help() {
 	t := &f.task
+	if t.exhausted() {
+		return
+	}
 	p := t.pool
-	p.state.Add(1)
+	p.helpers.Add(1)
 	for {
 		lo, hi, ok := t.claim()
 		if !ok {
@@ -73,7 +75,7 @@ func (f *TaskFuture) help() {
 		t.runChunk(lo, lo, hi, false)
 	}
 	p.q.dropSpent()
-	p.leave()
+	p.leaveHelp()
 }
 
 // WaitTimeout waits up to d for every task of f to finish and reports

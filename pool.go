@@ -47,16 +47,15 @@ import (
 type Pool struct {
 	q queue
 
-	// state is closedBit, once Close has begun, plus the number of
-	// submits and helping waiters in progress. A submit adds one before
-	// it pushes, and backs out at once if it sees closedBit; a waiter adds
-	// one before it claims tasks. Each subtracts its one when done. Once
-	// state is exactly closedBit, no record can be pushed again, and no
-	// waiter is running a chunk: Close waits for that, twice (see Close).
-	// closedBit, once set, stays. Workers never touch state, so it costs
-	// the task-running side nothing.
-	state atomic.Int64
-	_     [cacheLine - 8]byte
+	// closed goes from false to true once, when Close begins. A submit
+	// reads it after its push (see submit); Close sets it before pushing
+	// sentinel, so a submit that reads false pushed ahead of sentinel.
+	closed atomic.Bool
+	// helpers counts waiters running their own future's tasks (see help),
+	// so that Close can wait for chunks no worker holds. Workers and
+	// submits never touch it.
+	helpers atomic.Int64
+	_       [cacheLine - 8]byte
 
 	// idle counts workers committed to sleep: they have announced
 	// themselves under mu and will look at the queue once more before
@@ -74,12 +73,10 @@ type Pool struct {
 	work, drained sync.Cond
 	// wakeups counts Signals on work not yet taken by a worker. Guarded by mu.
 	wakeups int
-	// stopped is set by Close, under mu, once every accepted task has
-	// run; workers then exit. It is a flag of its own, not state ==
-	// closedBit, because a submit that is being refused bumps state above
-	// closedBit for a moment, and a worker that looked then would sleep
-	// through Close's one Broadcast.
-	stopped bool
+	// sentinel is the empty record Close pushes; nil until then. Guarded
+	// by mu. Workers exit once the queue has been consumed past it: every
+	// record pushed ahead of it has then been claimed.
+	sentinel *task
 
 	workers int
 	split   int64 // claims take 1/split of the unclaimed tasks
@@ -89,8 +86,6 @@ type Pool struct {
 	closeOnce sync.Once
 	wg        sync.WaitGroup
 }
-
-const closedBit = 1 << 62
 
 // ErrClosed is wrapped by the panic of a submission to a closed pool.
 var ErrClosed = fmt.Errorf("zeropool: pool is closed")
@@ -158,38 +153,49 @@ func (p *Pool) Close() {
 		return
 	}
 	p.closeOnce.Do(func() {
-		p.state.Or(closedBit)
-		// No submit is halfway through: every accepted record is queued.
-		p.quiesce()
+		p.closed.Store(true)
+		sentinel := &task{pool: p}
+		p.q.push(sentinel)
 		p.mu.Lock()
-		p.stopped = true
+		p.sentinel = sentinel
 		p.work.Broadcast()
 		p.mu.Unlock()
-		// Workers drain the queue before they exit, so after this every
-		// task is claimed, and every chunk a worker claimed has run.
+		// Workers drain the queue up to sentinel before they exit, so
+		// after this every accepted task is claimed, and every chunk a
+		// worker claimed has run.
 		p.wg.Wait()
-		// A waiter may still be running a chunk it claimed. Any waiter
+		// A waiter may still be running a chunk it claimed; any waiter
 		// that comes after this finds nothing left to claim.
-		p.quiesce()
+		p.mu.Lock()
+		for p.helpers.Load() != 0 {
+			p.drained.Wait()
+		}
+		p.mu.Unlock()
 	})
 }
 
-// quiesce waits until state is exactly closedBit.
-func (p *Pool) quiesce() {
-	p.mu.Lock()
-	for p.state.Load() != closedBit {
-		p.drained.Wait()
-	}
-	p.mu.Unlock()
-}
-
-// leave ends a submit or a waiter's help counted in state.
-func (p *Pool) leave() {
-	if p.state.Add(-1) == closedBit {
+// leaveHelp ends a waiter's help counted in helpers.
+func (p *Pool) leaveHelp() {
+	// Close loads helpers after it sets closed; we load closed after we
+	// decrement. So if Close saw us counted, we see closed and wake it.
+	if p.helpers.Add(-1) == 0 && p.closed.Load() {
 		p.mu.Lock()
 		p.drained.Broadcast()
 		p.mu.Unlock()
 	}
+}
+
+// stoppedLocked reports whether the pool is closed and the queue has been
+// consumed past the sentinel. Called with mu held.
+func (p *Pool) stoppedLocked() bool {
+	s := p.sentinel
+	if s == nil {
+		return false
+	}
+	// s is past once it is the dummy head or has been unlinked as one
+	// (self-linked). Before that, a record pushed ahead of it may still
+	// be between its producer's Swap and Store, invisible to peek.
+	return p.q.head.Load() == s || s.next.Load() == s
 }
 
 func (p *Pool) submit(fn func(unsafe.Pointer), base unsafe.Pointer, stride uintptr, n int) *TaskFuture {
@@ -197,26 +203,40 @@ func (p *Pool) submit(fn func(unsafe.Pointer), base unsafe.Pointer, stride uintp
 		panic("zeropool: submit to a nil *Pool")
 	}
 	if n == 0 {
-		if p.state.Load()&closedBit != 0 {
+		if p.closed.Load() {
 			panic(errSubmitClosed)
 		}
 		return completed
-	}
-	if p.state.Add(1)&closedBit != 0 {
-		p.leave()
-		panic(errSubmitClosed)
 	}
 	f := new(TaskFuture)
 	f.fn, f.base, f.stride, f.n, f.pool = fn, base, stride, n, p
 	p.q.push(&f.task)
 	// Only now, after push published f, may we decide nobody needs
 	// waking: a worker that missed f in the queue had already counted
-	// itself idle (see park).
+	// itself idle (see park). A refused f needs this too: workers must
+	// get past it to reach Close's sentinel.
 	if p.searching.Load() == 0 && p.idle.Load() > 0 {
 		p.wake()
 	}
-	p.leave()
+	// Close sets closed before it pushes its sentinel. If closed is still
+	// false here, f is ahead of the sentinel, so workers will run it. If
+	// not, f may be behind it: refuse it, unless someone already claimed
+	// a task of it. Checking closed before the push instead would leave
+	// a window in which Close could finish between check and push, and
+	// f would be accepted and never run.
+	if p.closed.Load() {
+		p.refuse(f)
+	}
 	return f
+}
+
+// refuse takes back f, pushed while the pool was closing, and panics; or,
+// if a worker has already claimed part of it, lets it run and returns.
+func (p *Pool) refuse(f *TaskFuture) {
+	// Claiming every task makes f spent: nobody can run it now.
+	if f.cursor.CompareAndSwap(0, int64(f.n)) {
+		panic(errSubmitClosed)
+	}
 }
 
 // wake moves one idle worker to searching, unless a worker is searching
@@ -258,8 +278,11 @@ func (p *Pool) park(searching bool) (exit bool) {
 			p.searching.Add(1)
 			return false
 		}
-		if p.stopped {
+		if p.stoppedLocked() {
+			// Others may have gone back to sleep after Close's
+			// Broadcast, while the sentinel was not yet reached.
 			p.idle.Add(-1)
+			p.work.Broadcast()
 			return true
 		}
 		p.work.Wait()
@@ -329,11 +352,11 @@ func (p *Pool) afterGoexit(t *task, next, lo, hi int, worker bool) {
 		go p.runWorker(t, next, lo, hi)
 		return
 	}
-	// The waiter's help was counted in state; this goroutine takes that
-	// over (the waiter will never reach its own leave), so Close waits for
-	// it through state rather than wg.
+	// The waiter's help was counted in helpers; this goroutine takes that
+	// over (the waiter will never reach its own leaveHelp), so Close
+	// waits for it through helpers rather than wg.
 	go func() {
 		t.runChunk(next, lo, hi, false)
-		p.leave()
+		p.leaveHelp()
 	}()
 }

@@ -544,7 +544,7 @@ func closeBounded(t testing.TB, p *zeropool.Pool) {
 	case <-done:
 	case <-time.After(bound):
 		buf := make([]byte, 1<<20)
-		t.Fatalf("Close did not return:\n%s", buf[:runtime.Stack(buf, true)])
+		t.Fatalf("Close did not return: %s\n%s", p.DebugState(), buf[:runtime.Stack(buf, true)])
 	}
 }
 
