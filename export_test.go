@@ -62,3 +62,13 @@ func (p *Pool) DebugState() string {
 		p.idle.Load(), p.searching.Load(), p.wakeups, p.helpers.Load(), p.closed.Load(),
 		desc(h), desc(h.next.Load()), desc(p.q.tail.Load()), desc(s))
 }
+
+// QueueLen counts the records reachable from the queue's head. Only for
+// a quiet queue: it does not follow concurrent unlinking.
+func (p *Pool) QueueLen() int {
+	n := 0
+	for t := p.q.head.Load().next.Load(); t != nil; t = t.next.Load() {
+		n++
+	}
+	return n
+}

@@ -68,3 +68,24 @@ func TestParamsLifetime(t *testing.T) {
 		})
 	}
 }
+
+// TestWaitersRetireSpentRecords checks that when waiters run everything
+// (here the only worker is blocked, as it may as well be descheduled under
+// GOMAXPROCS=1), spent records still leave the queue, instead of piling up
+// until a worker passes.
+func TestWaitersRetireSpentRecords(t *testing.T) {
+	p := newPool(t, zeropool.WithWorkers(1))
+	release := blockWorkers(t, p)
+	defer release()
+	var x int
+	for range 10000 {
+		zeropool.Submit(p, func(v *int) { *v++ }, &x).Wait()
+	}
+	zeropool.SubmitBatchUniform(p, func(*int) {}, make([]int, 100)).Wait()
+	if n := p.QueueLen(); n > 0 {
+		t.Fatalf("%d spent records still queued after their waiters ran them", n)
+	}
+	if x != 10000 {
+		t.Fatalf("x = %d; want 10000", x)
+	}
+}

@@ -1,0 +1,175 @@
+package zeropool_test
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/zeropool/zeropool"
+)
+
+// fuzzFuture is one submission made by FuzzPool and what it must show.
+type fuzzFuture struct {
+	f       *zeropool.TaskFuture
+	tallies []tally // each task's run count; every one must end at 1
+	failing bool    // a task panics or calls Goexit: Err must be set
+	goexit  bool    // a task calls Goexit: never Wait on it here
+}
+
+// FuzzPool decodes bytes into a sequence of operations on a pool and
+// checks the invariants afterwards: every accepted task ran exactly once,
+// every future completed, every panic and Goexit reached its future, a
+// submit after Close panicked with ErrClosed, and no goroutine was left
+// behind.
+func FuzzPool(f *testing.F) {
+	f.Add([]byte{0, 0, 1, 10, 2, 3, 4})
+	f.Add([]byte{1, 5, 1, 200, 6, 2, 7, 3, 8, 0})
+	f.Add([]byte{2, 7, 7, 7, 1, 0, 1, 1, 2, 4, 5})
+	f.Add([]byte{0, 6, 6, 1, 255, 3, 8, 1, 3})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		if len(ops) == 0 {
+			return
+		}
+		base := runtime.NumGoroutine()
+		p := zeropool.New(zeropool.WithWorkers(1 + int(ops[0])%3))
+		var subs []*fuzzFuture
+		closed := false
+		last := func() *fuzzFuture {
+			if len(subs) == 0 {
+				return nil
+			}
+			return subs[len(subs)-1]
+		}
+		submit := func(n int, special func(i int) bool, goexit bool) {
+			s := &fuzzFuture{tallies: make([]tally, n), goexit: goexit}
+			fn := func(tl *tally) {
+				tl.runs.Add(1)
+				if special != nil && special(indexOf(s.tallies, tl)) {
+					if goexit {
+						runtime.Goexit()
+					}
+					panic("fuzz")
+				}
+			}
+			s.failing = special != nil && n > 0
+			defer func() {
+				if v := recover(); v != nil {
+					err, ok := v.(error)
+					if !closed || !ok || !errors.Is(err, zeropool.ErrClosed) {
+						t.Fatalf("submit panicked with %v (closed=%v)", v, closed)
+					}
+				}
+			}()
+			if n == 1 {
+				s.f = zeropool.Submit(p, fn, &s.tallies[0])
+			} else {
+				s.f = zeropool.SubmitBatchUniform(p, fn, s.tallies)
+			}
+			if closed {
+				t.Fatal("submit after Close did not panic")
+			}
+			subs = append(subs, s)
+		}
+		for i := 1; i < len(ops); i++ {
+			op := ops[i] % 9
+			arg := 0
+			if i+1 < len(ops) {
+				arg = int(ops[i+1])
+			}
+			switch op {
+			case 0:
+				submit(1, nil, false)
+			case 1:
+				submit(arg*37%2000, nil, false)
+				i++
+			case 2: // Wait, or WaitContext where Wait could run a Goexit here
+				if s := last(); s != nil {
+					if s.goexit {
+						ctx, cancel := context.WithTimeout(context.Background(), bound)
+						err := s.f.WaitContext(ctx)
+						cancel()
+						if errors.Is(err, context.DeadlineExceeded) {
+							t.Fatalf("a Goexit future never completed: %s", p.DebugState())
+						}
+					} else {
+						v := waitBounded(t, s.f)
+						if (v != nil) != s.failing {
+							t.Fatalf("Wait panicked with %v; failing=%v", v, s.failing)
+						}
+					}
+				}
+			case 3:
+				if s := last(); s != nil {
+					s.f.WaitTimeout(time.Duration(arg) * time.Microsecond)
+				}
+			case 4:
+				if s := last(); s != nil {
+					ctx, cancel := context.WithCancel(context.Background())
+					cancel()
+					if err := s.f.WaitContext(ctx); err != nil && !errors.Is(err, context.Canceled) && !s.failing {
+						t.Fatalf("WaitContext = %v", err)
+					}
+				}
+			case 5:
+				k := 1 + arg%50
+				submit(k, func(i int) bool { return i == arg%k }, false)
+				i++
+			case 6:
+				k := 1 + arg%50
+				submit(k, func(i int) bool { return i == arg%k }, true)
+				i++
+			case 7: // nested: a task submits to the pool and waits
+				if closed {
+					submit(1, nil, false)
+					break
+				}
+				child := make([]tally, 1+arg%20)
+				s := &fuzzFuture{tallies: make([]tally, 1)}
+				s.f = zeropool.Submit(p, func(tl *tally) {
+					zeropool.SubmitBatchUniform(p, count, child).Wait()
+					tl.runs.Add(1)
+				}, &s.tallies[0])
+				subs = append(subs, s, &fuzzFuture{f: s.f, tallies: child})
+				// Let it finish before any Close: a nested submit during
+				// Close panics with ErrClosed, as it should, and that is
+				// not what this op is here to check.
+				mustComplete(t, s.f)
+				i++
+			case 8:
+				closeBounded(t, p)
+				closed = true
+			}
+		}
+		closeBounded(t, p)
+		for _, s := range subs {
+			if !s.f.IsComplete() {
+				t.Fatal("a future is not complete after Close")
+			}
+			checkOnce(t, "fuzz", s.tallies)
+			if s.failing {
+				var pe *zeropool.PanicError
+				if !errors.As(s.f.Err(), &pe) {
+					t.Fatalf("failing future has Err %v", s.f.Err())
+				}
+				if s.goexit != errors.Is(pe, zeropool.ErrGoexit) {
+					t.Fatalf("Err = %v; goexit=%v", pe.Value, s.goexit)
+				}
+			} else if s.f.Err() != nil {
+				t.Fatalf("Err = %v on a future with no failing task", s.f.Err())
+			}
+		}
+		mustPanic(t, func() { zeropool.Submit(p, count, new(tally)) })
+		goroutinesBackTo(t, base)
+	})
+}
+
+func indexOf(ts []tally, t *tally) int {
+	for i := range ts {
+		if &ts[i] == t {
+			return i
+		}
+	}
+	return -1
+}
