@@ -1,0 +1,165 @@
+// Package benchmarks compares zeropool with the third-party pools a Go
+// programmer might use instead, on upstream zero-pool's workloads. It is a
+// module of its own so that the library's go.mod requires nothing.
+package benchmarks
+
+import (
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/alitto/pond/v2"
+	"github.com/panjf2000/ants/v2"
+	"github.com/sourcegraph/conc/pool"
+	"github.com/zeropool/zeropool"
+	"golang.org/x/sync/errgroup"
+)
+
+const taskCount = 1000
+
+// runner runs fn over every element of a batch and returns when all are done.
+type runner struct {
+	name  string
+	setup func(b *testing.B) (run func(n int, fn func(i int)), teardown func())
+}
+
+// Every runner gets fn(i) for i in [0, n) and must not return before all ran.
+var runners = []runner{
+	{"zeropool", func(b *testing.B) (func(int, func(int)), func()) {
+		p := zeropool.New()
+		// The typed batch path: one record for the whole batch.
+		idx := make([]int, 0, 1<<20)
+		return func(n int, fn func(int)) {
+			idx = idx[:0]
+			for i := range n {
+				idx = append(idx, i)
+			}
+			zeropool.SubmitBatchUniform(p, func(i *int) { fn(*i) }, idx).Wait()
+		}, p.Close
+	}},
+	{"ants", func(b *testing.B) (func(int, func(int)), func()) {
+		p, err := ants.NewPool(runtime.GOMAXPROCS(0))
+		if err != nil {
+			b.Fatal(err)
+		}
+		return func(n int, fn func(int)) {
+			var wg sync.WaitGroup
+			wg.Add(n)
+			for i := range n {
+				if err := p.Submit(func() { fn(i); wg.Done() }); err != nil {
+					b.Fatal(err)
+				}
+			}
+			wg.Wait()
+		}, p.Release
+	}},
+	{"pond", func(b *testing.B) (func(int, func(int)), func()) {
+		p := pond.NewPool(runtime.GOMAXPROCS(0))
+		return func(n int, fn func(int)) {
+			g := p.NewGroup()
+			for i := range n {
+				g.Submit(func() { fn(i) })
+			}
+			if err := g.Wait(); err != nil {
+				b.Fatal(err)
+			}
+		}, p.StopAndWait
+	}},
+	{"conc", func(b *testing.B) (func(int, func(int)), func()) {
+		return func(n int, fn func(int)) {
+			p := pool.New().WithMaxGoroutines(runtime.GOMAXPROCS(0))
+			for i := range n {
+				p.Go(func() { fn(i) })
+			}
+			p.Wait()
+		}, func() {}
+	}},
+	{"errgroup", func(b *testing.B) (func(int, func(int)), func()) {
+		return func(n int, fn func(int)) {
+			var g errgroup.Group
+			g.SetLimit(runtime.GOMAXPROCS(0))
+			for i := range n {
+				g.Go(func() error { fn(i); return nil })
+			}
+			if err := g.Wait(); err != nil {
+				b.Fatal(err)
+			}
+		}, func() {}
+	}},
+}
+
+// B1 on every pool: 1000 tasks that each write 42.
+func BenchmarkTaskOverhead(b *testing.B) {
+	for _, r := range runners {
+		b.Run("pool="+r.name, func(b *testing.B) {
+			run, teardown := r.setup(b)
+			defer teardown()
+			b.ReportAllocs()
+			for b.Loop() {
+				results := make([]uint64, taskCount)
+				run(taskCount, func(i int) { results[i] = 42 })
+			}
+		})
+	}
+}
+
+func heavy(seed uint64) uint64 {
+	var sum uint64
+	x := seed
+	for range 30000 {
+		x = x*1664525 + 1013904223
+		sum += x
+		if x%3 == 0 {
+			sum *= 17
+		} else if x%7 == 0 {
+			sum += x >> 8
+		}
+	}
+	return sum
+}
+
+// B3 on every pool: 1000 tasks of 30000 LCG steps.
+func BenchmarkHeavyCompute(b *testing.B) {
+	for _, r := range runners {
+		b.Run("pool="+r.name, func(b *testing.B) {
+			run, teardown := r.setup(b)
+			defer teardown()
+			b.ReportAllocs()
+			for b.Loop() {
+				results := make([]uint64, taskCount)
+				run(taskCount, func(i int) { results[i] = heavy(uint64(i)*1103515245 + 12345) })
+			}
+		})
+	}
+}
+
+// B2 on every pool: 1000 separate submissions. zeropool waits on each of
+// its 1000 futures; the others wait once for all, their cheapest way.
+func BenchmarkIndividualTasks(b *testing.B) {
+	b.Run("pool=zeropool", func(b *testing.B) {
+		p := zeropool.New()
+		defer p.Close()
+		futures := make([]*zeropool.TaskFuture, taskCount)
+		b.ReportAllocs()
+		for b.Loop() {
+			results := make([]uint64, taskCount)
+			for i := range results {
+				futures[i] = zeropool.Submit(p, func(r *uint64) { *r = 42 }, &results[i])
+			}
+			for _, f := range futures {
+				f.Wait()
+			}
+		}
+	})
+	for _, r := range runners[1:] {
+		b.Run("pool="+r.name, func(b *testing.B) {
+			run, teardown := r.setup(b)
+			defer teardown()
+			b.ReportAllocs()
+			for b.Loop() {
+				results := make([]uint64, taskCount)
+				run(taskCount, func(i int) { results[i] = 42 })
+			}
+		})
+	}
+}
