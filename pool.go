@@ -33,6 +33,7 @@
 package zeropool
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -69,7 +70,8 @@ type Pool struct {
 	_         [cacheLine - 8]byte
 
 	mu sync.Mutex
-	// work is where idle workers sleep; drained is where Close waits.
+	// work is where idle workers sleep; drained is where Close waits for
+	// helpers to reach zero.
 	work, drained sync.Cond
 	// wakeups counts Signals on work not yet taken by a worker. Guarded by mu.
 	wakeups int
@@ -88,7 +90,7 @@ type Pool struct {
 }
 
 // ErrClosed is wrapped by the panic of a submission to a closed pool.
-var ErrClosed = fmt.Errorf("zeropool: pool is closed")
+var ErrClosed = errors.New("zeropool: pool is closed")
 
 var errSubmitClosed = fmt.Errorf("%w: cannot submit", ErrClosed)
 
