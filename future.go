@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"time"
 )
 
@@ -49,10 +48,11 @@ func (f *TaskFuture) Err() error {
 func (f *TaskFuture) Wait() {
 	if !f.IsComplete() {
 		f.help()
-		if !f.spin() {
-			if ch := f.sleepOn(); ch != nil {
-				<-ch
-			}
+		// A bounded yield-and-recheck here, before sleeping, was tried:
+		// it did not move the idle round trip measurably and made
+		// IndividualTasks 39% slower (benchstat, n=6 each, see README).
+		if ch := f.sleepOn(); ch != nil {
+			<-ch
 		}
 	}
 	if e := f.err.Load(); e != nil {
@@ -79,25 +79,6 @@ func (f *TaskFuture) help() {
 	}
 	p.q.dropSpent()
 	p.leaveHelp()
-}
-
-// spinRounds bounds how long Wait yields before it sleeps. Once help has
-// run out of unclaimed tasks, what is left is being run by workers, and a
-// short task finishes in less time than a sleep and wake-up cost (a
-// channel, a park, a futex). Yielding rather than busy-looping lets a
-// worker run even with GOMAXPROCS=1. The spin happens only while tasks of
-// f are running, never in an idle pool.
-const spinRounds = 16
-
-// spin yields up to spinRounds times waiting for f to complete.
-func (f *TaskFuture) spin() bool {
-	for range spinRounds {
-		if f.IsComplete() {
-			return true
-		}
-		runtime.Gosched()
-	}
-	return f.IsComplete()
 }
 
 // WaitTimeout waits up to d for every task of f to finish and reports
