@@ -204,10 +204,12 @@ func (p *Pool) submit(fn func(unsafe.Pointer), base unsafe.Pointer, stride uintp
 	if p == nil {
 		panic("zeropool: submit to a nil *Pool")
 	}
+	// This early check only keeps a closed pool's queue from growing with
+	// refused records; the check that decides is the one after push.
+	if p.closed.Load() {
+		panic(errSubmitClosed)
+	}
 	if n == 0 {
-		if p.closed.Load() {
-			panic(errSubmitClosed)
-		}
 		return completed
 	}
 	f := new(TaskFuture)
