@@ -69,8 +69,9 @@ func goroutinesBatch[T any](fn func(*T), params []T) {
 	wg.Wait()
 }
 
-// forEachPool runs bench with a batch runner for every implementation.
-func forEachPool(b *testing.B, bench func(b *testing.B, runBatch func(fn func(unsafe.Pointer), base unsafe.Pointer, stride uintptr, n int))) {
+// runZeropool runs bench on a fresh pool as pool=zeropool and, with
+// workers pinned, pool=zeropool-locked.
+func runZeropool(b *testing.B, bench func(b *testing.B, p *zeropool.Pool)) {
 	for _, lock := range []bool{false, true} {
 		name := "pool=zeropool"
 		if lock {
@@ -79,11 +80,29 @@ func forEachPool(b *testing.B, bench func(b *testing.B, runBatch func(fn func(un
 		b.Run(name, func(b *testing.B) {
 			p := zeropool.New(zeropool.WithLockOSThread(lock))
 			defer p.Close()
-			bench(b, func(fn func(unsafe.Pointer), base unsafe.Pointer, stride uintptr, n int) {
-				p.SubmitRawBatch(fn, base, stride, n).Wait()
-			})
+			bench(b, p)
 		})
 	}
+}
+
+// submitEachAndWait submits one task per result, then waits on each
+// future; futures is scratch space of len(results).
+func submitEachAndWait(p *zeropool.Pool, results []uint64, futures []*zeropool.TaskFuture) {
+	for i := range results {
+		futures[i] = zeropool.Submit(p, individualFn, &results[i])
+	}
+	for _, f := range futures {
+		f.Wait()
+	}
+}
+
+// forEachPool runs bench with a batch runner for every implementation.
+func forEachPool(b *testing.B, bench func(b *testing.B, runBatch func(fn func(unsafe.Pointer), base unsafe.Pointer, stride uintptr, n int))) {
+	runZeropool(b, func(b *testing.B, p *zeropool.Pool) {
+		bench(b, func(fn func(unsafe.Pointer), base unsafe.Pointer, stride uintptr, n int) {
+			p.SubmitRawBatch(fn, base, stride, n).Wait()
+		})
+	})
 	b.Run("pool=channel", func(b *testing.B) {
 		c := newChanPool()
 		defer c.close()
@@ -174,27 +193,13 @@ func individualFn(p *uint64) { *p = 42 }
 // goroutine baselines wait on one WaitGroup for all 1000, which is the
 // cheapest wait they have.
 func BenchmarkIndividualTasks(b *testing.B) {
-	for _, lock := range []bool{false, true} {
-		name := "pool=zeropool"
-		if lock {
-			name = "pool=zeropool-locked"
+	runZeropool(b, func(b *testing.B, p *zeropool.Pool) {
+		futures := make([]*zeropool.TaskFuture, taskCount)
+		b.ReportAllocs()
+		for b.Loop() {
+			submitEachAndWait(p, make([]uint64, taskCount), futures)
 		}
-		b.Run(name, func(b *testing.B) {
-			p := zeropool.New(zeropool.WithLockOSThread(lock))
-			defer p.Close()
-			futures := make([]*zeropool.TaskFuture, taskCount)
-			b.ReportAllocs()
-			for b.Loop() {
-				results := make([]uint64, taskCount)
-				for i := range results {
-					futures[i] = zeropool.Submit(p, individualFn, &results[i])
-				}
-				for _, f := range futures {
-					f.Wait()
-				}
-			}
-		})
-	}
+	})
 	b.Run("pool=channel", func(b *testing.B) {
 		c := newChanPool()
 		defer c.close()
@@ -252,17 +257,9 @@ func BenchmarkIdleRoundTrip(b *testing.B) {
 		b.ReportMetric(float64(samples[len(samples)/2].Nanoseconds()), "p50-ns")
 		b.ReportMetric(float64(samples[len(samples)*99/100].Nanoseconds()), "p99-ns")
 	}
-	for _, lock := range []bool{false, true} {
-		name := "pool=zeropool"
-		if lock {
-			name = "pool=zeropool-locked"
-		}
-		b.Run(name, func(b *testing.B) {
-			p := zeropool.New(zeropool.WithLockOSThread(lock))
-			defer p.Close()
-			measure(b, func(x *uint64) { zeropool.Submit(p, individualFn, x).Wait() })
-		})
-	}
+	runZeropool(b, func(b *testing.B, p *zeropool.Pool) {
+		measure(b, func(x *uint64) { zeropool.Submit(p, individualFn, x).Wait() })
+	})
 	b.Run("pool=channel", func(b *testing.B) {
 		c := newChanPool()
 		defer c.close()
@@ -294,25 +291,11 @@ func BenchmarkConcurrentSubmitters(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N*submitters*taskCount)/b.Elapsed().Seconds(), "tasks/s")
 	}
-	for _, lock := range []bool{false, true} {
-		name := "pool=zeropool"
-		if lock {
-			name = "pool=zeropool-locked"
-		}
-		b.Run(name, func(b *testing.B) {
-			p := zeropool.New(zeropool.WithLockOSThread(lock))
-			defer p.Close()
-			run(b, func(results []uint64) {
-				futures := make([]*zeropool.TaskFuture, len(results))
-				for i := range results {
-					futures[i] = zeropool.Submit(p, individualFn, &results[i])
-				}
-				for _, f := range futures {
-					f.Wait()
-				}
-			})
+	runZeropool(b, func(b *testing.B, p *zeropool.Pool) {
+		run(b, func(results []uint64) {
+			submitEachAndWait(p, results, make([]*zeropool.TaskFuture, len(results)))
 		})
-	}
+	})
 	b.Run("pool=channel", func(b *testing.B) {
 		c := newChanPool()
 		defer c.close()
