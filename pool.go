@@ -44,7 +44,10 @@ import (
 // A Pool runs tasks on a fixed set of worker goroutines that share one FIFO
 // queue. Idle workers sleep; an idle pool uses no CPU.
 //
-// A Pool must not be copied.
+// A submission costs one allocation and a few atomic operations whatever
+// its size, and a task of a batch costs a few nanoseconds on top of its own
+// work (see the README for measurements): batches of small tasks are what
+// it is best at. A Pool must not be copied.
 type Pool struct {
 	q queue
 
