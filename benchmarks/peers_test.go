@@ -88,21 +88,30 @@ var runners = []runner{
 	}},
 }
 
-// B1 on every pool: 1000 tasks that each write 42.
-func BenchmarkTaskOverhead(b *testing.B) {
-	for _, r := range runners {
+// benchEach runs a sub-benchmark per runner in rs: each iteration makes a
+// fresh results slice and runs task(results)(i) for taskCount values of i.
+func benchEach(b *testing.B, rs []runner, task func(results []uint64) func(i int)) {
+	for _, r := range rs {
 		b.Run("pool="+r.name, func(b *testing.B) {
 			run, teardown := r.setup(b)
 			defer teardown()
 			b.ReportAllocs()
 			for b.Loop() {
-				results := make([]uint64, taskCount)
-				run(taskCount, func(i int) { results[i] = 42 })
+				run(taskCount, task(make([]uint64, taskCount)))
 			}
 		})
 	}
 }
 
+// B1 on every pool: 1000 tasks that each write 42.
+func BenchmarkTaskOverhead(b *testing.B) {
+	benchEach(b, runners, func(results []uint64) func(int) {
+		return func(i int) { results[i] = 42 }
+	})
+}
+
+// heavy is bench_test.go's heavyCompute again: this module cannot import
+// the library's test files.
 func heavy(seed uint64) uint64 {
 	var sum uint64
 	x := seed
@@ -120,17 +129,9 @@ func heavy(seed uint64) uint64 {
 
 // B3 on every pool: 1000 tasks of 30000 LCG steps.
 func BenchmarkHeavyCompute(b *testing.B) {
-	for _, r := range runners {
-		b.Run("pool="+r.name, func(b *testing.B) {
-			run, teardown := r.setup(b)
-			defer teardown()
-			b.ReportAllocs()
-			for b.Loop() {
-				results := make([]uint64, taskCount)
-				run(taskCount, func(i int) { results[i] = heavy(uint64(i)*1103515245 + 12345) })
-			}
-		})
-	}
+	benchEach(b, runners, func(results []uint64) func(int) {
+		return func(i int) { results[i] = heavy(uint64(i)*1103515245 + 12345) }
+	})
 }
 
 // B2 on every pool: 1000 separate submissions. zeropool waits on each of
@@ -151,15 +152,7 @@ func BenchmarkIndividualTasks(b *testing.B) {
 			}
 		}
 	})
-	for _, r := range runners[1:] {
-		b.Run("pool="+r.name, func(b *testing.B) {
-			run, teardown := r.setup(b)
-			defer teardown()
-			b.ReportAllocs()
-			for b.Loop() {
-				results := make([]uint64, taskCount)
-				run(taskCount, func(i int) { results[i] = 42 })
-			}
-		})
-	}
+	benchEach(b, runners[1:], func(results []uint64) func(int) {
+		return func(i int) { results[i] = 42 }
+	})
 }
