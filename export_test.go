@@ -9,7 +9,10 @@ import (
 type Queue struct{ q queue }
 
 // Record is a queue record carrying two numbers for the test to check.
-type Record struct{ t task }
+type Record struct {
+	t             task // first, so that Pop can convert back
+	producer, seq int
+}
 
 func NewQueue() *Queue {
 	q := new(Queue)
@@ -18,13 +21,11 @@ func NewQueue() *Queue {
 }
 
 func NewRecord(producer, seq int) *Record {
-	r := new(Record)
-	r.t.stride, r.t.n = uintptr(producer), seq
-	return r
+	return &Record{producer: producer, seq: seq}
 }
 
-func (r *Record) Producer() int { return int(r.t.stride) }
-func (r *Record) Seq() int      { return r.t.n }
+func (r *Record) Producer() int { return r.producer }
+func (r *Record) Seq() int      { return r.seq }
 
 func (q *Queue) Push(r *Record) { q.q.push(&r.t) }
 
@@ -72,3 +73,6 @@ func (p *Pool) QueueLen() int {
 	}
 	return n
 }
+
+// RecordSize is the size of a queue record.
+const RecordSize = unsafe.Sizeof(task{})

@@ -30,7 +30,7 @@ func (f *TaskFuture) IsComplete() bool { return f.finished.Load() == int64(f.n) 
 // It is final once f is complete; before that it may still go from nil to
 // an error.
 func (f *TaskFuture) Err() error {
-	if e := f.err.Load(); e != nil {
+	if e := f.failure(); e != nil {
 		return e
 	}
 	return nil
@@ -55,7 +55,7 @@ func (f *TaskFuture) Wait() {
 			<-ch
 		}
 	}
-	if e := f.err.Load(); e != nil {
+	if e := f.failure(); e != nil {
 		panic(e)
 	}
 }
@@ -77,7 +77,7 @@ func (f *TaskFuture) help() {
 		}
 		t.runChunk(lo, lo, hi, false)
 	}
-	p.q.dropSpent()
+	p.q.dropSpent(t)
 	p.leaveHelp()
 }
 
@@ -128,21 +128,13 @@ func (f *TaskFuture) sleepOn() <-chan struct{} {
 	if f.IsComplete() {
 		return nil
 	}
-	n := f.done.Load()
-	if n == nil {
-		n = &notifier{ch: make(chan struct{})}
-		// This CAS publishes n to the completer; if it fails, another
-		// waiter's notifier is there and is the one to use.
-		if !f.done.CompareAndSwap(nil, n) {
-			n = f.done.Load()
-		}
-	}
-	// Look again now that n is installed: the completer may have looked
-	// at done before we installed n, and then it will not close n.
+	x := f.extras()
+	// Look again now that x is installed: the completer may have looked
+	// at ext before we installed x, and then it will not close x.done.
 	if f.IsComplete() {
 		return nil
 	}
-	return n.ch
+	return x.done
 }
 
 // PanicError is how a future reports a task that did not return: it

@@ -80,17 +80,25 @@ func (q *queue) advance(h, first *task) bool {
 	return false
 }
 
-// dropSpent unlinks records at the front that have no unclaimed tasks left,
-// so that finished params are not kept reachable by the queue when no
-// worker happens to pass by (as with GOMAXPROCS=1, where waiters run most
-// tasks themselves).
-func (q *queue) dropSpent() {
-	for {
-		h, first := q.peek()
-		if first == nil || !first.exhausted() {
-			return
-		}
+// dropSpent unlinks t, if it is the first record and has no unclaimed
+// tasks left, and then every such record after it; so that finished
+// params are not kept reachable by the queue when no worker happens to
+// pass by (as with GOMAXPROCS=1, where waiters run most tasks themselves).
+//
+// When t is not first, the record ahead of it is someone else's to unlink,
+// and whoever does (a worker, or its own waiter calling dropSpent) goes on
+// to t: t was spent before our look at the queue, so after it. Leaving it
+// to them, rather than every waiter unlinking whatever it finds spent,
+// keeps waiters from fighting over head and over records they never
+// touched.
+func (q *queue) dropSpent(t *task) {
+	h, first := q.peek()
+	if first != t {
+		return
+	}
+	for first != nil && first.exhausted() {
 		q.advance(h, first)
+		h, first = q.peek()
 	}
 }
 

@@ -119,3 +119,12 @@ func TestQueueConcurrentExactlyOnce(t *testing.T) {
 		}
 	}
 }
+
+// A record is one cache line: records carved side by side from a slab must
+// not share lines, or the worker running one slows the producer writing
+// the next.
+func TestRecordIsOneCacheLine(t *testing.T) {
+	if zeropool.RecordSize != 64 {
+		t.Fatalf("a record is %d bytes; want 64", zeropool.RecordSize)
+	}
+}

@@ -7,23 +7,28 @@ import (
 )
 
 // task is one queue record: a single task or a whole batch of n tasks whose
-// params lie stride bytes apart from base. It is also the state behind the
-// record's TaskFuture, so a submission is one allocation.
+// params lie a fixed stride apart from base. It is also the state behind
+// the record's TaskFuture, so a submission is at most one allocation.
+//
+// A task is 64 bytes, one cache line: single-task records are carved from
+// slabs (see Pool.newRecord), where a record that straddled two lines
+// would share one with its neighbour, and the worker running one record
+// would slow the producer writing the next. The stride of a batch lives
+// outside the line, in the batch record that embeds its task.
 type task struct {
 	// next links the queue. nil while t is the tail; set once by the
 	// producer that pushes t's successor; set to t itself once t has been
 	// unlinked as a dummy (see queue.advance).
 	next atomic.Pointer[task]
 
-	// fn, base, stride, n and pool are written before push publishes t and
-	// are read-only afterwards, except that fn and base are cleared by the
+	// fn, base, n and pool are written before push publishes t and are
+	// read-only afterwards, except that fn and base are cleared by the
 	// goroutine whose finish completes t. Every reader of fn and base holds
 	// a claim, and every claim is finished before that.
-	fn     func(unsafe.Pointer)
-	base   unsafe.Pointer
-	stride uintptr
-	n      int
-	pool   *Pool
+	fn   func(unsafe.Pointer)
+	base unsafe.Pointer
+	n    int
+	pool *Pool
 
 	// cursor is the index of the first unclaimed task. claim moves it
 	// forward by CompareAndSwap; it never goes back. cursor >= n means
@@ -36,19 +41,60 @@ type task struct {
 	// rather than down from n means a new record needs no atomic store.
 	finished atomic.Int64
 
-	// err is the first failure of a task; set at most once, by CAS.
-	err atomic.Pointer[PanicError]
-
-	// done is nil until a waiter needs to block; the first such waiter
-	// installs a notifier by CAS and it never changes after that. The
-	// goroutine that completes t closes it if it is there. A waiter
-	// installs before its last look at finished, and the completer adds
-	// to finished before it looks at done, so one of them sees the other:
-	// no waiter sleeps through completion.
-	done atomic.Pointer[notifier]
+	// ext holds what few futures need: a failure, a channel to sleep on.
+	// nil until the first failing task or blocking waiter installs one by
+	// CompareAndSwap; it never changes after that. The goroutine that
+	// completes t closes ext.done if ext is there. A waiter installs ext
+	// before its last look at finished, and the completer adds to finished
+	// before it looks at ext, so one of them sees the other: no waiter
+	// sleeps through completion.
+	ext atomic.Pointer[extra]
 }
 
-type notifier struct{ ch chan struct{} }
+type extra struct {
+	// err is the first failure of a task; set at most once, by CAS.
+	err  atomic.Pointer[PanicError]
+	done chan struct{}
+}
+
+// batchTask is the record of a batch of two or more tasks.
+type batchTask struct {
+	TaskFuture
+	stride uintptr // set before push, read-only after
+}
+
+// stride returns the distance between the params of t's tasks.
+func (t *task) stride() uintptr {
+	if t.n < 2 {
+		return 0 // only base itself is ever passed
+	}
+	// A record of two or more tasks is always the first field of a
+	// batchTask (see Pool.submit), so this conversion stays inside the
+	// allocation t points into.
+	return (*batchTask)(unsafe.Pointer(t)).stride
+}
+
+// extras returns t's ext, installing it first if need be.
+func (t *task) extras() *extra {
+	if x := t.ext.Load(); x != nil {
+		return x
+	}
+	x := &extra{done: make(chan struct{})}
+	// This CAS publishes x; if it fails, another goroutine's is there
+	// and is the one to use.
+	if t.ext.CompareAndSwap(nil, x) {
+		return x
+	}
+	return t.ext.Load()
+}
+
+// failure returns t's first failure, or nil.
+func (t *task) failure() *PanicError {
+	if x := t.ext.Load(); x != nil {
+		return x.err.Load()
+	}
+	return nil
+}
 
 func (t *task) exhausted() bool { return t.cursor.Load() >= int64(t.n) }
 
@@ -100,7 +146,7 @@ func (t *task) runFrom(i, lo, hi int, worker bool) (next int) {
 			}
 		}
 	}()
-	fn, base, stride := t.fn, t.base, t.stride
+	fn, base, stride := t.fn, t.base, t.stride()
 	for ; i < hi; i++ {
 		fn(unsafe.Add(base, uintptr(i)*stride))
 	}
@@ -108,7 +154,7 @@ func (t *task) runFrom(i, lo, hi int, worker bool) (next int) {
 }
 
 func (t *task) fail(v any) {
-	t.err.CompareAndSwap(nil, &PanicError{Value: v, Stack: debug.Stack()})
+	t.extras().err.CompareAndSwap(nil, &PanicError{Value: v, Stack: debug.Stack()})
 }
 
 // finish accounts for k tasks that have run.
@@ -119,8 +165,8 @@ func (t *task) finish(k int) {
 	// Every claim has finished, so nobody reads fn or base again: drop
 	// them, so the pool no longer keeps the caller's params alive.
 	t.fn, t.base = nil, nil
-	if n := t.done.Load(); n != nil {
-		close(n.ch)
+	if x := t.ext.Load(); x != nil {
+		close(x.done)
 	}
 }
 
