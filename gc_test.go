@@ -2,6 +2,7 @@ package zeropool_test
 
 import (
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -87,5 +88,38 @@ func TestWaitersRetireSpentRecords(t *testing.T) {
 	}
 	if x != 10000 {
 		t.Fatalf("x = %d; want 10000", x)
+	}
+}
+
+// TestHeldFutureDoesNotPinLaterRecords checks that a future the caller
+// keeps does not keep alive, through the queue's links, the records
+// submitted after it: only its own slab of records may stay.
+func TestHeldFutureDoesNotPinLaterRecords(t *testing.T) {
+	if testing.Short() {
+		t.Skip("submits 200000 tasks")
+	}
+	p := newPool(t, zeropool.WithWorkers(2))
+	var x atomic.Int64
+	inc := func(*int) { x.Add(1) }
+	held := zeropool.Submit(p, inc, new(int))
+	held.Wait()
+	before := liveHeap()
+	const n = 200000 // 12.8 MB of records if they were all kept
+	for range n / 100 {
+		fs := make([]*zeropool.TaskFuture, 100)
+		for j := range fs {
+			fs[j] = zeropool.Submit(p, inc, new(int))
+		}
+		for _, f := range fs {
+			f.Wait()
+		}
+	}
+	after := liveHeap()
+	runtime.KeepAlive(held)
+	if x.Load() != n+1 {
+		t.Fatalf("ran %d tasks; want %d", x.Load(), n+1)
+	}
+	if after > before+1<<20 {
+		t.Fatalf("live heap grew from %d KiB to %d KiB while one early future was held", before>>10, after>>10)
 	}
 }
