@@ -86,6 +86,17 @@ func runZeropool(b *testing.B, bench func(b *testing.B, p *zeropool.Pool)) {
 	}
 }
 
+// inlinePool returns a pool whose workers are all blocked until b ends, so
+// that waiters run every task themselves: a diagnostic baseline for the
+// single-task benchmarks, which shows what the record path costs when no
+// cache line crosses to a worker.
+func inlinePool(b *testing.B) *zeropool.Pool {
+	p := zeropool.New()
+	b.Cleanup(p.Close) // runs after blockWorkers' release
+	blockWorkers(b, p)
+	return p
+}
+
 // submitEachAndWait submits one task per result, then waits on each
 // future; futures is scratch space of len(results).
 func submitEachAndWait(p *zeropool.Pool, results []uint64, futures []*zeropool.TaskFuture) {
@@ -197,6 +208,14 @@ func individualFn(p *uint64) { *p = 42 }
 // per task (a WaitGroup each, allocated together).
 func BenchmarkIndividualTasks(b *testing.B) {
 	runZeropool(b, func(b *testing.B, p *zeropool.Pool) {
+		futures := make([]*zeropool.TaskFuture, taskCount)
+		b.ReportAllocs()
+		for b.Loop() {
+			submitEachAndWait(p, make([]uint64, taskCount), futures)
+		}
+	})
+	b.Run("pool=zeropool-inline", func(b *testing.B) {
+		p := inlinePool(b)
 		futures := make([]*zeropool.TaskFuture, taskCount)
 		b.ReportAllocs()
 		for b.Loop() {
@@ -328,6 +347,12 @@ func BenchmarkConcurrentSubmitters(b *testing.B) {
 		b.ReportMetric(float64(b.N*submitters*taskCount)/b.Elapsed().Seconds(), "tasks/s")
 	}
 	runZeropool(b, func(b *testing.B, p *zeropool.Pool) {
+		run(b, func(results []uint64) {
+			submitEachAndWait(p, results, make([]*zeropool.TaskFuture, len(results)))
+		})
+	})
+	b.Run("pool=zeropool-inline", func(b *testing.B) {
+		p := inlinePool(b)
 		run(b, func(results []uint64) {
 			submitEachAndWait(p, results, make([]*zeropool.TaskFuture, len(results)))
 		})
