@@ -76,3 +76,6 @@ func (p *Pool) QueueLen() int {
 
 // RecordSize is the size of a queue record.
 const RecordSize = unsafe.Sizeof(task{})
+
+// TakeRecord hands out a record as a submit would, without queueing it.
+func (p *Pool) TakeRecord() unsafe.Pointer { return unsafe.Pointer(p.newRecord()) }

@@ -44,10 +44,11 @@ import (
 // A Pool runs tasks on a fixed set of worker goroutines that share one FIFO
 // queue. Idle workers sleep; an idle pool uses no CPU.
 //
-// A submission costs at most one allocation (a single task, 1/31 of one)
-// and a few atomic operations whatever its size, and a task of a batch costs a few nanoseconds on top of its own
-// work (see the README for measurements): batches of small tasks are what
-// it is best at. A Pool must not be copied.
+// A submission costs at most one allocation (for a single task, 1/31 of
+// one) and a few atomic operations whatever its size, and a task of a
+// batch costs a few nanoseconds on top of its own work (see the README for
+// measurements): batches of small tasks are what it is best at. A Pool
+// must not be copied.
 type Pool struct {
 	q queue
 
@@ -72,8 +73,9 @@ type Pool struct {
 	searching atomic.Int32
 	_         [cacheLine - 8]byte
 
-	// slab is where newRecord carves single-task records from; replaced
-	// by CompareAndSwap when spent, never nil after New.
+	// slab is where newRecord carves single-task records from; never nil
+	// after New. Only the submitter handed a slab's first index past its
+	// end replaces it (see newRecord).
 	slab atomic.Pointer[slab]
 	_    [cacheLine - 8]byte
 
@@ -390,13 +392,15 @@ const slabRecords = 31
 // third of it, measured). A slab amortizes the allocation over 31
 // records. A record is never reused: a caller may hold its future
 // forever, and Go gives no way to know when it stops. The price is that
-// a future kept alive keeps its whole slab (2 KiB) alive too; a record
-// whose tasks have run drops its params and, once unlinked, its queue
-// successor, so a slab pins nothing else.
+// a future kept alive keeps its whole slab (2 KiB) alive too. Of the
+// queue, that is all it keeps: a record whose tasks have run has dropped
+// its params and, once unlinked, its link to the records after it.
 type slab struct {
 	// used counts records handed out, and keeps counting past
 	// slabRecords once the slab is spent. Each Add hands its caller a
-	// distinct index: a record below slabRecords has exactly one owner.
+	// distinct index: a record below slabRecords has exactly one owner,
+	// and so does the index slabRecords itself, whose owner replaces the
+	// slab.
 	used atomic.Int64
 	_    [cacheLine - 8]byte
 	recs [slabRecords]TaskFuture
@@ -405,13 +409,20 @@ type slab struct {
 // newRecord returns a zeroed record that nobody else will be handed.
 func (p *Pool) newRecord() *TaskFuture {
 	s := p.slab.Load()
-	if i := s.used.Add(1) - 1; i < slabRecords {
+	i := s.used.Add(1) - 1
+	if i < slabRecords {
 		return &s.recs[i]
 	}
+	if i > slabRecords {
+		// Another submitter is replacing s. Rather than wait for it,
+		// or make a slab of our own that would mostly go to waste,
+		// take a record on its own.
+		return new(TaskFuture)
+	}
+	// We own index slabRecords, so we alone replace s, and s is still
+	// current: a plain Store suffices.
 	ns := new(slab)
 	ns.used.Store(1)
-	// If another submitter replaced s first, its slab stays current and
-	// the rest of ns goes unused: rare, and harmless.
-	p.slab.CompareAndSwap(s, ns)
+	p.slab.Store(ns)
 	return &ns.recs[0]
 }

@@ -3,6 +3,7 @@ package zeropool_test
 import (
 	"sync"
 	"testing"
+	"unsafe"
 
 	"github.com/zeropool/zeropool"
 )
@@ -126,5 +127,35 @@ func TestQueueConcurrentExactlyOnce(t *testing.T) {
 func TestRecordIsOneCacheLine(t *testing.T) {
 	if zeropool.RecordSize != 64 {
 		t.Fatalf("a record is %d bytes; want 64", zeropool.RecordSize)
+	}
+}
+
+// TestRecordsAreNeverHandedOutTwice takes records from many goroutines at
+// once, across many slab boundaries (where one taker replaces the slab
+// while the others take records on their own), and checks that no record
+// is handed out twice.
+func TestRecordsAreNeverHandedOutTwice(t *testing.T) {
+	p := newPool(t)
+	const goroutines, each = 8, 20000
+	taken := make([][]unsafe.Pointer, goroutines)
+	var wg sync.WaitGroup
+	for g := range taken {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				taken[g] = append(taken[g], p.TakeRecord())
+			}
+		}()
+	}
+	wg.Wait()
+	seen := make(map[unsafe.Pointer]bool, goroutines*each)
+	for _, rs := range taken {
+		for _, r := range rs {
+			if seen[r] {
+				t.Fatalf("record %p handed out twice", r)
+			}
+			seen[r] = true
+		}
 	}
 }

@@ -51,6 +51,7 @@ type task struct {
 	ext atomic.Pointer[extra]
 }
 
+// extra is the part of a future's state that most futures never need.
 type extra struct {
 	// err is the first failure of a task; set at most once, by CAS.
 	err  atomic.Pointer[PanicError]
