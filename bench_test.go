@@ -207,21 +207,15 @@ func individualFn(p *uint64) { *p = 42 }
 // channel-futures gives the channel pool what zeropool provides, a wait
 // per task (a WaitGroup each, allocated together).
 func BenchmarkIndividualTasks(b *testing.B) {
-	runZeropool(b, func(b *testing.B, p *zeropool.Pool) {
+	bench := func(b *testing.B, p *zeropool.Pool) {
 		futures := make([]*zeropool.TaskFuture, taskCount)
 		b.ReportAllocs()
 		for b.Loop() {
 			submitEachAndWait(p, make([]uint64, taskCount), futures)
 		}
-	})
-	b.Run("pool=zeropool-inline", func(b *testing.B) {
-		p := inlinePool(b)
-		futures := make([]*zeropool.TaskFuture, taskCount)
-		b.ReportAllocs()
-		for b.Loop() {
-			submitEachAndWait(p, make([]uint64, taskCount), futures)
-		}
-	})
+	}
+	runZeropool(b, bench)
+	b.Run("pool=zeropool-inline", func(b *testing.B) { bench(b, inlinePool(b)) })
 	b.Run("pool=channel", func(b *testing.B) {
 		c := newChanPool()
 		defer c.close()
@@ -346,17 +340,13 @@ func BenchmarkConcurrentSubmitters(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N*submitters*taskCount)/b.Elapsed().Seconds(), "tasks/s")
 	}
-	runZeropool(b, func(b *testing.B, p *zeropool.Pool) {
+	bench := func(b *testing.B, p *zeropool.Pool) {
 		run(b, func(results []uint64) {
 			submitEachAndWait(p, results, make([]*zeropool.TaskFuture, len(results)))
 		})
-	})
-	b.Run("pool=zeropool-inline", func(b *testing.B) {
-		p := inlinePool(b)
-		run(b, func(results []uint64) {
-			submitEachAndWait(p, results, make([]*zeropool.TaskFuture, len(results)))
-		})
-	})
+	}
+	runZeropool(b, bench)
+	b.Run("pool=zeropool-inline", func(b *testing.B) { bench(b, inlinePool(b)) })
 	b.Run("pool=channel", func(b *testing.B) {
 		c := newChanPool()
 		defer c.close()
