@@ -160,7 +160,10 @@ func FuzzPool(f *testing.F) {
 				t.Fatalf("Err = %v on a future with no failing task", s.f.Err())
 			}
 		}
-		mustPanic(t, func() { zeropool.Submit(p, count, new(tally)) })
+		v := mustPanic(t, func() { zeropool.Submit(p, count, new(tally)) })
+		if err, ok := v.(error); !ok || !errors.Is(err, zeropool.ErrClosed) {
+			t.Fatalf("submit after Close panicked with %v; want an error wrapping ErrClosed", v)
+		}
 		goroutinesBackTo(t, base)
 	})
 }

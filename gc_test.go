@@ -26,6 +26,7 @@ func TestParamsLifetime(t *testing.T) {
 			name = "waiter"
 		}
 		t.Run(name, func(t *testing.T) {
+			watchdog(t, 2*bound)
 			p := newPool(t, zeropool.WithWorkers(1))
 			release := blockWorkers(t, p)
 			collected := make(chan struct{})
@@ -75,6 +76,7 @@ func TestParamsLifetime(t *testing.T) {
 // GOMAXPROCS=1), spent records still leave the queue, instead of piling up
 // until a worker passes.
 func TestWaitersRetireSpentRecords(t *testing.T) {
+	watchdog(t, bound)
 	p := newPool(t, zeropool.WithWorkers(1))
 	release := blockWorkers(t, p)
 	defer release()
@@ -98,6 +100,7 @@ func TestHeldFutureDoesNotPinLaterRecords(t *testing.T) {
 	if testing.Short() {
 		t.Skip("submits 200000 tasks")
 	}
+	watchdog(t, 4*bound)
 	p := newPool(t, zeropool.WithWorkers(2))
 	var x atomic.Int64
 	inc := func(*int) { x.Add(1) }

@@ -57,6 +57,39 @@ func mustComplete(t testing.TB, f *zeropool.TaskFuture) {
 	}
 }
 
+// boundCtx returns a context that ends after bound, for WaitContext calls
+// that would otherwise wait forever on a lost task or wake-up.
+func boundCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// waitGroupBounded waits for wg, failing the test if that takes past bound.
+func waitGroupBounded(t testing.TB, wg *sync.WaitGroup, what string) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(bound):
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%s did not finish: a task or a wake-up was lost\n%s", what, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// watchdog bounds a test whose waits run on the test goroutine and cannot
+// each be bounded cheaply (Wait in a loop of thousands): if the test is
+// still running after limit, the binary dies with every goroutine's stack
+// instead of hanging until go test's -timeout.
+func watchdog(t testing.TB, limit time.Duration) {
+	timer := time.AfterFunc(limit, func() {
+		buf := make([]byte, 1<<20)
+		panic(fmt.Sprintf("%s still running after %v: a task or a wake-up was lost\n%s", t.Name(), limit, buf[:runtime.Stack(buf, true)]))
+	})
+	t.Cleanup(func() { timer.Stop() })
+}
+
 // mustPanic runs fn and returns the value it panicked with.
 func mustPanic(t testing.TB, fn func()) (v any) {
 	t.Helper()
@@ -70,6 +103,11 @@ func mustPanic(t testing.TB, fn func()) (v any) {
 func blockWorkers(t testing.TB, p *zeropool.Pool) (release func()) {
 	t.Helper()
 	gate := make(chan struct{})
+	// Registered before anything can fail: a test that fails below must
+	// still open the gate, or the pool's Close waits on blocked workers.
+	var once sync.Once
+	release = func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(release)
 	started := make(chan struct{}, p.Workers())
 	for range p.Workers() {
 		zeropool.Submit(p, func(*int) { started <- struct{}{}; <-gate }, new(int))
@@ -81,9 +119,6 @@ func blockWorkers(t testing.TB, p *zeropool.Pool) (release func()) {
 			t.Fatal("workers did not start")
 		}
 	}
-	var once sync.Once
-	release = func() { once.Do(func() { close(gate) }) }
-	t.Cleanup(release)
 	return release
 }
 
@@ -225,7 +260,7 @@ func TestEmptyBatch(t *testing.T) {
 		t.Fatal("empty batch future is not complete at once")
 	}
 	f.Wait()
-	if err := f.WaitContext(context.Background()); err != nil {
+	if err := f.WaitContext(boundCtx(t)); err != nil {
 		t.Fatalf("WaitContext = %v; want nil", err)
 	}
 	if raw := p.SubmitRawBatch(func(unsafe.Pointer) {}, nil, 8, 0); !raw.IsComplete() {
@@ -274,7 +309,7 @@ func TestWaitFromManyGoroutines(t *testing.T) {
 					return
 				}
 			case 2:
-				if err := f.WaitContext(context.Background()); err != nil {
+				if err := f.WaitContext(boundCtx(t)); err != nil {
 					errs <- err.Error()
 					return
 				}
@@ -290,7 +325,7 @@ func TestWaitFromManyGoroutines(t *testing.T) {
 		}()
 	}
 	release()
-	wg.Wait()
+	waitGroupBounded(t, &wg, "waiters")
 	close(errs)
 	for e := range errs {
 		t.Error(e)
@@ -333,7 +368,7 @@ func TestTimedWaitsNeverRunTasks(t *testing.T) {
 		t.Fatal("a timed wait ran the task")
 	}
 	release()
-	if err := f.WaitContext(context.Background()); err != nil {
+	if err := f.WaitContext(boundCtx(t)); err != nil {
 		t.Fatalf("WaitContext after release = %v; want nil", err)
 	}
 	if !ran.Load() {
@@ -416,6 +451,9 @@ func TestPanicIsCarried(t *testing.T) {
 	for _, m := range lockModes {
 		t.Run(m.name, func(t *testing.T) {
 			p := newPool(t, zeropool.WithLockOSThread(m.on))
+			// With every worker occupied, the waiter claims the chunks in
+			// index order and runs them itself: the first panic is task 7's.
+			release := blockWorkers(t, p)
 			var ran atomic.Int64
 			params := make([]int, 100)
 			for i := range params {
@@ -432,8 +470,8 @@ func TestPanicIsCarried(t *testing.T) {
 			if !ok {
 				t.Fatalf("Wait panicked with %T %v; want *PanicError", v, v)
 			}
-			if s, _ := pe.Value.(string); !strings.HasPrefix(s, "boom ") {
-				t.Fatalf("PanicError.Value = %v; want a boom", pe.Value)
+			if pe.Value != "boom 7" {
+				t.Fatalf("PanicError.Value = %v; want the first panic, boom 7", pe.Value)
 			}
 			if !strings.Contains(string(pe.Stack), "zeropool_test.TestPanicIsCarried") {
 				t.Errorf("PanicError.Stack does not show the task:\n%s", pe.Stack)
@@ -444,13 +482,80 @@ func TestPanicIsCarried(t *testing.T) {
 			if f.Err() != pe {
 				t.Fatalf("Err = %v; want the PanicError Wait panicked with", f.Err())
 			}
-			if err := f.WaitContext(context.Background()); err != pe {
+			if err := f.WaitContext(boundCtx(t)); err != pe {
 				t.Fatalf("WaitContext = %v; want the PanicError", err)
 			}
 			// Still serving, with every worker alive.
+			release()
 			waitBounded(t, zeropool.SubmitBatchUniform(p, func(*int) {}, make([]int, 1000)))
 			blockWorkers(t, p)()
 		})
+	}
+}
+
+// TestWaitRunsOnlyItsOwnTasks: Wait may run unclaimed tasks of its own
+// future, never another's. A goroutine that waits while it holds a lock
+// would otherwise deadlock on someone else's task that takes the lock.
+func TestWaitRunsOnlyItsOwnTasks(t *testing.T) {
+	p := newPool(t, zeropool.WithWorkers(1))
+	release := blockWorkers(t, p)
+	var otherRan, mineRan atomic.Bool
+	other := zeropool.Submit(p, func(*int) { otherRan.Store(true) }, new(int))
+	otherBatch := zeropool.SubmitBatchUniform(p, func(*int) { otherRan.Store(true) }, make([]int, 10))
+	mine := zeropool.Submit(p, func(*int) { mineRan.Store(true) }, new(int))
+	if v := waitBounded(t, mine); v != nil {
+		t.Fatalf("Wait panicked: %v", v)
+	}
+	if !mineRan.Load() {
+		t.Fatal("Wait returned before its task ran")
+	}
+	if otherRan.Load() || other.IsComplete() || otherBatch.IsComplete() {
+		t.Fatal("Wait ran a task of another future")
+	}
+	release()
+	mustComplete(t, other)
+	mustComplete(t, otherBatch)
+}
+
+// TestCloseWaitsForWaiterChunks: a task claimed by a goroutine in Wait,
+// not by a worker, is accepted work too, and Close must not return before
+// it has finished.
+func TestCloseWaitsForWaiterChunks(t *testing.T) {
+	p := newPool(t, zeropool.WithWorkers(1))
+	release := blockWorkers(t, p)
+	gate := make(chan struct{})
+	var gateOnce sync.Once
+	openGate := func() { gateOnce.Do(func() { close(gate) }) }
+	t.Cleanup(openGate)
+	started := make(chan struct{})
+	var finished atomic.Bool
+	f := zeropool.Submit(p, func(*int) {
+		close(started)
+		<-gate
+		finished.Store(true)
+	}, new(int))
+	go func() { defer func() { recover() }(); f.Wait() }() // the worker is busy: this waiter claims the task
+	select {
+	case <-started:
+	case <-time.After(bound):
+		t.Fatal("the waiter did not start the task")
+	}
+	release() // the worker is free; only the waiter's task is left
+	closed := make(chan struct{})
+	go func() { defer close(closed); p.Close() }()
+	select {
+	case <-closed:
+		t.Fatal("Close returned while a waiter was still running a task it claimed")
+	case <-time.After(50 * time.Millisecond):
+	}
+	openGate()
+	select {
+	case <-closed:
+	case <-time.After(bound):
+		t.Fatalf("Close did not return after the waiter's task finished: %s", p.DebugState())
+	}
+	if !finished.Load() {
+		t.Fatal("Close returned before the waiter's task finished")
 	}
 }
 
@@ -489,7 +594,7 @@ func TestGoexitIsContained(t *testing.T) {
 				}
 			}, params)
 			// WaitContext never runs tasks: the Goexits all hit workers.
-			err := f.WaitContext(context.Background())
+			err := f.WaitContext(boundCtx(t))
 			if !errors.Is(err, zeropool.ErrGoexit) {
 				t.Fatalf("WaitContext = %v; want an error wrapping ErrGoexit", err)
 			}
@@ -529,7 +634,7 @@ func TestGoexitInWaiter(t *testing.T) {
 		t.Fatal("waiter did not end")
 	}
 	release()
-	if err := f.WaitContext(context.Background()); !errors.Is(err, zeropool.ErrGoexit) {
+	if err := f.WaitContext(boundCtx(t)); !errors.Is(err, zeropool.ErrGoexit) {
 		t.Fatalf("WaitContext = %v; want ErrGoexit", err)
 	}
 	mustComplete(t, zeropool.Submit(p, func(*int) {}, new(int)))
@@ -592,18 +697,32 @@ func TestCloseDrainsAndStops(t *testing.T) {
 func TestCloseConcurrent(t *testing.T) {
 	base := runtime.NumGoroutine()
 	p := zeropool.New()
+	t.Cleanup(p.Close)
+	// The workers are held while the Close calls begin, so any Close that
+	// returns without waiting for the drain sees the batch unrun.
+	release := blockWorkers(t, p)
 	var ran atomic.Int64
 	zeropool.SubmitBatchUniform(p, func(*int) { ran.Add(1) }, make([]int, 10000))
 	var wg sync.WaitGroup
+	early := make(chan int64, 8) // what a Close caller saw run when its Close returned
 	for range 8 {
 		wg.Add(1)
-		go func() { defer wg.Done(); p.Close() }()
+		go func() {
+			defer wg.Done()
+			p.Close()
+			if got := ran.Load(); got != 10000 {
+				early <- got
+			}
+		}()
 	}
-	closeBounded(t, p) // and bounds the wait for the others
-	wg.Wait()
-	// Every Close returns only after the pool has stopped.
-	if got := ran.Load(); got != 10000 {
-		t.Fatalf("%d of 10000 tasks ran", got)
+	time.Sleep(10 * time.Millisecond) // let the Close calls begin
+	release()
+	waitGroupBounded(t, &wg, "concurrent Close calls")
+	close(early)
+	// Every Close returns only after the pool has stopped: each caller
+	// checked right after its own Close.
+	for got := range early {
+		t.Errorf("a Close returned after %d of 10000 tasks had run", got)
 	}
 	goroutinesBackTo(t, base)
 }
@@ -639,7 +758,7 @@ func TestSubmitRacingClose(t *testing.T) {
 		}
 		runtime.Gosched()
 		closeBounded(t, p)
-		wg.Wait()
+		waitGroupBounded(t, &wg, "submitters")
 		if a, r := accepted.Load(), ran.Load(); a != r {
 			t.Fatalf("%d tasks accepted, %d ran: an accepted task was dropped", a, r)
 		}

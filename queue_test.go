@@ -103,9 +103,9 @@ func TestQueueConcurrentExactlyOnce(t *testing.T) {
 			}
 		}()
 	}
-	wg.Wait()
+	waitGroupBounded(t, &wg, "producers")
 	close(done)
-	cwg.Wait()
+	waitGroupBounded(t, &cwg, "consumers")
 	if len(failures) > 0 {
 		t.Fatalf("%d records popped out of per-producer order", len(failures))
 	}

@@ -74,7 +74,10 @@ func TestExactlyOnceStress(t *testing.T) {
 								return
 							}
 						case 2:
-							if err := f.WaitContext(context.Background()); err != nil {
+							ctx, cancel := context.WithTimeout(context.Background(), bound)
+							err := f.WaitContext(ctx)
+							cancel()
+							if err != nil {
 								errs <- err
 								return
 							}
@@ -103,13 +106,23 @@ func TestExactlyOnceStress(t *testing.T) {
 	}
 }
 
-// TestLostWakeup submits to a pool whose workers have just gone idle, over
-// and over, and waits in each of the three ways; a lost wake-up shows as a
-// wait that never ends (bounded here, so it fails rather than hangs).
+// TestLostWakeup submits to a pool whose workers are on their way to
+// sleep, over and over, and waits in ways that never run the task on the
+// caller, so a wake-up that is lost shows as a wait that runs into its
+// bound: the test fails rather than hangs. (Wait is no use here: it runs
+// the task itself and so hides a worker that never woke.)
+//
+// To land the submit in the few nanoseconds in which a worker commits to
+// sleep, each round first hands the workers a task that announces its end
+// and then spins for a varying while; the test goroutine, polling rather
+// than blocking (a blocked goroutine would hand its P to the worker and
+// the two would take turns instead of racing), submits the probe as soon
+// as it sees the announcement. Over the rounds the probe arrives at every
+// point of the worker's way from that task to sleep.
 func TestLostWakeup(t *testing.T) {
-	rounds := 3000
+	rounds := 50000
 	if testing.Short() {
-		rounds = 300
+		rounds = 30000
 	}
 	for _, workers := range []int{1, 4} {
 		for _, size := range []int{1, 64} {
@@ -120,27 +133,58 @@ func TestLostWakeup(t *testing.T) {
 					for i := range ts {
 						ts[i].runs.Store(0)
 					}
+					var ending atomic.Bool
+					lead := zeropool.Submit(p, func(*int) { ending.Store(true); spin(r % 97 * 3) }, new(int))
+					deadline := time.Now().Add(bound)
+					pollUntil(t, deadline, ending.Load, func() string { return fmt.Sprintf("round %d: lead task never ran: %s", r, p.DebugState()) })
 					f := zeropool.SubmitBatchUniform(p, count, ts)
-					switch r % 3 {
+					switch r % 4 {
 					case 0:
-						if v := waitBounded(t, f); v != nil {
-							t.Fatal(v)
+						if !f.WaitTimeout(bound) {
+							t.Fatalf("round %d: WaitTimeout timed out: a wake-up was lost: %s", r, p.DebugState())
 						}
 					case 1:
-						mustComplete(t, f)
-					case 2:
 						ctx, cancel := context.WithTimeout(context.Background(), bound)
 						err := f.WaitContext(ctx)
 						cancel()
 						if err != nil {
-							t.Fatalf("round %d: WaitContext = %v", r, err)
+							t.Fatalf("round %d: WaitContext = %v: %s", r, err, p.DebugState())
 						}
+					default:
+						pollUntil(t, deadline, f.IsComplete, func() string {
+							return fmt.Sprintf("round %d: never completed: a wake-up was lost: %s", r, p.DebugState())
+						})
 					}
+					mustComplete(t, lead)
 					checkOnce(t, fmt.Sprintf("round %d", r), ts)
 				}
 			})
 		}
 	}
+}
+
+// pollUntil spins until cond holds, failing with msg() past deadline.
+func pollUntil(t testing.TB, deadline time.Time, cond func() bool, msg func() string) {
+	t.Helper()
+	for i := 0; !cond(); i++ {
+		if i%64 == 63 {
+			if time.Now().After(deadline) {
+				t.Fatal(msg())
+			}
+			runtime.Gosched()
+		}
+	}
+}
+
+var spinSink atomic.Int64
+
+// spin busy-waits for about n short steps.
+func spin(n int) {
+	x := 0
+	for i := range n {
+		x += i * i
+	}
+	spinSink.Store(int64(x))
 }
 
 // TestCloseUnderFire closes pools while submitters and waiters are busy,
@@ -184,7 +228,7 @@ func TestCloseUnderFire(t *testing.T) {
 		// Close returned: every task accepted so far must have run.
 		// Submitters may still be between accept and their tally, so
 		// compare after they stop.
-		wg.Wait()
+		waitGroupBounded(t, &wg, fmt.Sprintf("round %d: submitters", r))
 		if a, n := accepted.Load(), ran.Load(); a != n {
 			t.Fatalf("round %d: %d tasks accepted, %d ran", r, a, n)
 		}
@@ -220,7 +264,9 @@ func TestSoakHeapFlat(t *testing.T) {
 						switch i % 10 {
 						case 0:
 							f := zeropool.Submit(p, func(*[64]byte) { panic("soak") }, new([64]byte))
-							if f.WaitTimeout(bound) && f.Err() == nil {
+							if !f.WaitTimeout(bound) {
+								t.Error("a panicking task never completed: a task or a wake-up was lost")
+							} else if f.Err() == nil {
 								t.Error("panic not carried")
 							}
 						case 1, 2:
@@ -237,7 +283,7 @@ func TestSoakHeapFlat(t *testing.T) {
 					}
 				}()
 			}
-			wg.Wait()
+			waitGroupBounded(t, &wg, "soak")
 			after := liveHeap()
 			t.Logf("%d tasks run; live heap %d KiB before, %d KiB after", ran.Load(), before>>10, after>>10)
 			if after > before+1<<20 {
