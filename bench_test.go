@@ -205,9 +205,10 @@ func individualRaw(p unsafe.Pointer) { individualFn((*uint64)(p)) }
 
 // B2: 1000 single submissions, then a wait on each. The channel pool and
 // goroutine baselines wait on one WaitGroup for all 1000, which is the
-// cheapest wait they have and the one the target is set against;
-// channel-futures gives the channel pool what zeropool provides, a wait
-// per task (a WaitGroup each, allocated together).
+// cheapest wait they have; channel-futures gives the channel pool what
+// zeropool provides, a wait per task (a WaitGroup each). Each contender's
+// per-task wait handles (futures, WaitGroups) are scratch allocated once,
+// outside the timed loop; the results are allocated per op by all.
 func BenchmarkIndividualTasks(b *testing.B) {
 	bench := func(b *testing.B, p *zeropool.Pool) {
 		futures := make([]*zeropool.TaskFuture, taskCount)
@@ -223,29 +224,16 @@ func BenchmarkIndividualTasks(b *testing.B) {
 		defer c.close()
 		b.ReportAllocs()
 		for b.Loop() {
-			results := make([]uint64, taskCount)
-			var wg sync.WaitGroup
-			wg.Add(taskCount)
-			for i := range results {
-				c.jobs <- chanJob{individualRaw, unsafe.Pointer(&results[i]), &wg}
-			}
-			wg.Wait()
+			c.submitEachWaitOnce(make([]uint64, taskCount))
 		}
 	})
 	b.Run("pool=channel-futures", func(b *testing.B) {
 		c := newChanPool()
 		defer c.close()
+		wgs := make([]sync.WaitGroup, taskCount)
 		b.ReportAllocs()
 		for b.Loop() {
-			results := make([]uint64, taskCount)
-			wgs := make([]sync.WaitGroup, taskCount)
-			for i := range results {
-				wgs[i].Add(1)
-				c.jobs <- chanJob{individualRaw, unsafe.Pointer(&results[i]), &wgs[i]}
-			}
-			for i := range wgs {
-				wgs[i].Wait()
-			}
+			c.submitEachAndWait(make([]uint64, taskCount), wgs)
 		}
 	})
 	b.Run("pool=goroutines", func(b *testing.B) {
@@ -254,6 +242,29 @@ func BenchmarkIndividualTasks(b *testing.B) {
 			goroutinesBatch(individualFn, make([]uint64, taskCount))
 		}
 	})
+}
+
+// submitEachWaitOnce sends one job per result and waits for all on one
+// WaitGroup.
+func (c *chanPool) submitEachWaitOnce(results []uint64) {
+	var wg sync.WaitGroup
+	wg.Add(len(results))
+	for i := range results {
+		c.jobs <- chanJob{individualRaw, unsafe.Pointer(&results[i]), &wg}
+	}
+	wg.Wait()
+}
+
+// submitEachAndWait sends one job per result, each with its own WaitGroup
+// from wgs (scratch of len(results)), then waits on each.
+func (c *chanPool) submitEachAndWait(results []uint64, wgs []sync.WaitGroup) {
+	for i := range results {
+		wgs[i].Add(1)
+		c.jobs <- chanJob{individualRaw, unsafe.Pointer(&results[i]), &wgs[i]}
+	}
+	for i := range wgs {
+		wgs[i].Wait()
+	}
 }
 
 func trivialFn(p unsafe.Pointer) { *(*uint64)(p)++ }
@@ -299,19 +310,16 @@ func BenchmarkIdleRoundTrip(b *testing.B) {
 	b.Run("pool=channel", func(b *testing.B) {
 		c := newChanPool()
 		defer c.close()
-		measureIdle(b, func(x *uint64) {
-			var wg sync.WaitGroup
-			wg.Add(1)
-			c.jobs <- chanJob{individualRaw, unsafe.Pointer(x), &wg}
-			wg.Wait()
-		})
+		measureIdle(b, func(x *uint64) { c.submitEachWaitOnce(unsafe.Slice(x, 1)) })
 	})
 }
 
 // IdleWorkerStart is IdleRoundTrip with WaitContext, which never runs the
 // task itself: the latency until a sleeping worker has woken and run it.
 // It is the cost that IdleRoundTrip's Wait hides by running the task on
-// the caller, and where pinned workers pay for their cheaper wake-up.
+// the caller, and where pinned workers pay for their cheaper wake-up. The
+// channel pool, whose caller never runs the task either, is the same
+// hand-off written by hand.
 func BenchmarkIdleWorkerStart(b *testing.B) {
 	ctx := context.Background()
 	runZeropool(b, func(b *testing.B, p *zeropool.Pool) {
@@ -321,20 +329,32 @@ func BenchmarkIdleWorkerStart(b *testing.B) {
 			}
 		})
 	})
+	b.Run("pool=channel", func(b *testing.B) {
+		c := newChanPool()
+		defer c.close()
+		measureIdle(b, func(x *uint64) { c.submitEachWaitOnce(unsafe.Slice(x, 1)) })
+	})
 }
 
-// B7: 8 goroutines each submitting 1000 single tasks at once.
+// B7: 8 goroutines each submitting 1000 single tasks at once and waiting
+// on them. Each submitter allocates its results per op and its per-task
+// wait handles once, outside the timed loop, whatever the pool.
 func BenchmarkConcurrentSubmitters(b *testing.B) {
 	const submitters = 8
-	run := func(b *testing.B, submitAll func(results []uint64)) {
+	// newSubmitter returns one submitter's op, with its own scratch.
+	run := func(b *testing.B, newSubmitter func() func(results []uint64)) {
+		ops := make([]func([]uint64), submitters)
+		for i := range ops {
+			ops[i] = newSubmitter()
+		}
 		b.ReportAllocs()
 		for b.Loop() {
 			var wg sync.WaitGroup
-			for range submitters {
+			for _, op := range ops {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					submitAll(make([]uint64, taskCount))
+					op(make([]uint64, taskCount))
 				}()
 			}
 			wg.Wait()
@@ -342,8 +362,9 @@ func BenchmarkConcurrentSubmitters(b *testing.B) {
 		b.ReportMetric(float64(b.N*submitters*taskCount)/b.Elapsed().Seconds(), "tasks/s")
 	}
 	bench := func(b *testing.B, p *zeropool.Pool) {
-		run(b, func(results []uint64) {
-			submitEachAndWait(p, results, make([]*zeropool.TaskFuture, len(results)))
+		run(b, func() func([]uint64) {
+			futures := make([]*zeropool.TaskFuture, taskCount)
+			return func(results []uint64) { submitEachAndWait(p, results, futures) }
 		})
 	}
 	runZeropool(b, bench)
@@ -351,13 +372,14 @@ func BenchmarkConcurrentSubmitters(b *testing.B) {
 	b.Run("pool=channel", func(b *testing.B) {
 		c := newChanPool()
 		defer c.close()
-		run(b, func(results []uint64) {
-			var wg sync.WaitGroup
-			wg.Add(len(results))
-			for i := range results {
-				c.jobs <- chanJob{individualRaw, unsafe.Pointer(&results[i]), &wg}
-			}
-			wg.Wait()
+		run(b, func() func([]uint64) { return c.submitEachWaitOnce })
+	})
+	b.Run("pool=channel-futures", func(b *testing.B) {
+		c := newChanPool()
+		defer c.close()
+		run(b, func() func([]uint64) {
+			wgs := make([]sync.WaitGroup, taskCount)
+			return func(results []uint64) { c.submitEachAndWait(results, wgs) }
 		})
 	})
 }
