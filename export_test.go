@@ -5,14 +5,15 @@ import (
 	"unsafe"
 )
 
-// Queue is the pool's record queue, for tests that drive it directly.
+// Queue is the pool's queue, for tests that drive it directly, with items
+// standing in for params.
 type Queue struct{ q queue }
 
-// Record is a queue record carrying two numbers for the test to check.
-type Record struct {
-	t             task // first, so that Pop can convert back
-	producer, seq int
-}
+// Item is what a test pushes: who pushed it, and in what order.
+type Item struct{ Producer, Seq int }
+
+// Block is one of the queue's blocks.
+type Block struct{ b *block }
 
 func NewQueue() *Queue {
 	q := new(Queue)
@@ -20,55 +21,83 @@ func NewQueue() *Queue {
 	return q
 }
 
-func NewRecord(producer, seq int) *Record {
-	return &Record{producer: producer, seq: seq}
+// BlockSlots is how many slots a block holds.
+const BlockSlots = blockSlots
+
+// Push publishes a single-task slot carrying it and returns the slot, which
+// its waiter may claim with ClaimOwn.
+func (q *Queue) Push(it *Item) *TaskFuture {
+	s := q.q.reserve()
+	s.base, s.n = unsafe.Pointer(it), 1
+	publish(s, &s.task)
+	return s
 }
 
-func (r *Record) Producer() int { return r.producer }
-func (r *Record) Seq() int      { return r.seq }
-
-func (q *Queue) Push(r *Record) { q.q.push(&r.t) }
-
-// Pop unlinks and returns the first record, or nil if the queue looks empty.
-func (q *Queue) Pop() *Record {
-	for {
-		h, first := q.q.peek()
-		if first == nil {
-			return nil
-		}
-		if q.q.advance(h, first) {
-			// first is the t field, the only one, of a Record.
-			return (*Record)(unsafe.Pointer(first))
+// TakeRun does what a worker does with single tasks at the front: it
+// takes a run of up to limit of them with one CompareAndSwap and claims
+// each against its waiter. It returns the items whose claims it won, in
+// queue order, and whether the queue had anything published at its front.
+func (q *Queue) TakeRun(limit int64) (items []*Item, nonempty bool) {
+	b, i, rec := q.q.front()
+	if rec == nil {
+		return nil, false
+	}
+	if rec != &b.slots[i].task {
+		panic("TakeRun: a record other than a single task at the front")
+	}
+	k := b.runAt(i, limit)
+	if !b.pop.CompareAndSwap(i, i+k) {
+		return nil, true
+	}
+	for j := i; j < i+k; j++ {
+		if s := &b.slots[j]; s.cursor.CompareAndSwap(0, 1) {
+			items = append(items, (*Item)(s.base))
+			s.finish(1)
 		}
 	}
+	return items, true
 }
 
-// SelfLinked reports whether the retired record r points at itself (true) or
-// still at the record queued after it.
-func (r *Record) SelfLinked() bool { return r.t.next.Load() == &r.t }
+// ClaimOwn claims slot s as its waiter does and finishes it. It returns
+// s's item if the claim won.
+func (q *Queue) ClaimOwn(s *TaskFuture) *Item {
+	if !s.cursor.CompareAndSwap(0, 1) {
+		return nil
+	}
+	it := (*Item)(s.base)
+	s.finish(1)
+	return it
+}
+
+// HeadBlock returns the block consumers take from.
+func (q *Queue) HeadBlock() Block { return Block{q.q.head.Load()} }
+
+// Retired reports whether b has been retired: its next points at itself
+// rather than at the block after it.
+func (b Block) Retired() bool { return b.b.next.Load() == b.b }
 
 // DebugState describes the pool's scheduling state for a failing test.
 func (p *Pool) DebugState() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	h := p.q.head.Load()
-	s := p.sentinel
-	desc := func(t *task) string {
-		if t == nil {
-			return "nil"
-		}
-		return fmt.Sprintf("%p{n=%d cursor=%d finished=%d next=%p sentinel=%v}", t, t.n, t.cursor.Load(), t.finished.Load(), t.next.Load(), t == s)
+	b, i, rec := p.q.front()
+	t := p.q.tail.Load()
+	desc := "nil"
+	switch {
+	case rec == &stopRecord:
+		desc = "stop"
+	case rec != nil:
+		desc = fmt.Sprintf("%p{n=%d cursor=%d finished=%d}", rec, rec.n, rec.cursor.Load(), rec.finished.Load())
 	}
-	return fmt.Sprintf("idle=%d searching=%d wakeups=%d helpers=%d closed=%v head=%s first=%s tail=%s sentinel=%s",
-		p.idle.Load(), p.searching.Load(), p.wakeups, p.helpers.Load(), p.closed.Load(),
-		desc(h), desc(h.next.Load()), desc(p.q.tail.Load()), desc(s))
+	return fmt.Sprintf("idle=%d searching=%d wakeups=%d closed=%v stopping=%v head=%p{pop=%d push=%d} front=%s tail=%p{push=%d}",
+		p.idle.Load(), p.searching.Load(), p.wakeups, p.closed.Load(), p.stopping,
+		b, i, b.push.Load(), desc, t, t.push.Load())
 }
 
-// QueueLen counts the records reachable from the queue's head. Only for
-// a quiet queue: it does not follow concurrent unlinking.
-func (p *Pool) QueueLen() int {
-	n := 0
-	for t := p.q.head.Load().next.Load(); t != nil; t = t.next.Load() {
+// QueueBlocks counts the blocks from head to tail. Only for a quiet queue.
+func (p *Pool) QueueBlocks() int {
+	n := 1
+	for b := p.q.head.Load(); b != p.q.tail.Load(); b = b.next.Load() {
 		n++
 	}
 	return n
@@ -77,5 +106,13 @@ func (p *Pool) QueueLen() int {
 // RecordSize is the size of a queue record.
 const RecordSize = unsafe.Sizeof(task{})
 
-// TakeRecord hands out a record as a submit would, without queueing it.
-func (p *Pool) TakeRecord() unsafe.Pointer { return unsafe.Pointer(p.newRecord()) }
+// TakeRecord hands out a slot as a submit would and publishes it spent, so
+// that the pool's workers pass it by.
+func (p *Pool) TakeRecord() unsafe.Pointer {
+	s := p.q.reserve()
+	s.n = 1
+	s.cursor.Store(1)
+	s.finished.Store(1)
+	publish(s, &s.task)
+	return unsafe.Pointer(s)
+}

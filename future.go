@@ -24,7 +24,7 @@ type TaskFuture struct {
 var completed = new(TaskFuture)
 
 // IsComplete reports whether every task of f has finished.
-func (f *TaskFuture) IsComplete() bool { return f.finished.Load() == int64(f.n) }
+func (f *TaskFuture) IsComplete() bool { return f.done() }
 
 // Err returns the first failure of f's tasks as a *PanicError, or nil.
 // It is final once f is complete; before that it may still go from nil to
@@ -60,25 +60,21 @@ func (f *TaskFuture) Wait() {
 	}
 }
 
-// help runs f's unclaimed tasks here, then unlinks spent records at the
-// front of the queue so their params are not kept alive by it. The pool
-// counts the helper so that Close waits for the chunks it runs.
+// help runs f's unclaimed tasks here. For a batch at the front of the
+// queue, it then moves the queue past it, so that its params are not kept
+// alive by the queue when no worker passes by.
 func (f *TaskFuture) help() {
 	t := &f.task
-	if t.exhausted() {
-		return
-	}
-	p := t.pool
-	p.helpers.Add(1)
 	for {
 		lo, hi, ok := t.claim()
 		if !ok {
 			break
 		}
-		t.runChunk(lo, lo, hi, false)
+		t.runChunk(lo, lo, hi, nil)
 	}
-	p.q.dropSpent(t)
-	p.leaveHelp()
+	if t.n > 1 {
+		t.pool.q.dropSpent(t)
+	}
 }
 
 // WaitTimeout waits up to d for every task of f to finish and reports
@@ -121,17 +117,17 @@ func (f *TaskFuture) WaitContext(ctx context.Context) error {
 	return f.Err()
 }
 
-// sleepOn returns a channel that is closed when f completes, or nil if f
+// sleepOn returns a channel that is closed when t completes, or nil if t
 // is complete already. The channel is made on first use: a future nobody
 // blocks on never allocates one.
-func (f *TaskFuture) sleepOn() <-chan struct{} {
-	if f.IsComplete() {
+func (t *task) sleepOn() <-chan struct{} {
+	if t.done() {
 		return nil
 	}
-	x := f.extras()
+	x := t.extras()
 	// Look again now that x is installed: the completer may have looked
 	// at ext before we installed x, and then it will not close x.done.
-	if f.IsComplete() {
+	if t.done() {
 		return nil
 	}
 	return x.done

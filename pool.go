@@ -36,6 +36,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -56,11 +57,7 @@ type Pool struct {
 	// reads it after its push (see submit); Close sets it before pushing
 	// sentinel, so a submit that reads false pushed ahead of sentinel.
 	closed atomic.Bool
-	// helpers counts waiters running their own future's tasks (see help),
-	// so that Close can wait for chunks no worker holds. Workers and
-	// submits never touch it.
-	helpers atomic.Int64
-	_       [cacheLine - 8]byte
+	_      [cacheLine - 1]byte
 
 	// idle counts workers committed to sleep: they have announced
 	// themselves under mu and will look at the queue once more before
@@ -73,27 +70,22 @@ type Pool struct {
 	searching atomic.Int32
 	_         [cacheLine - 8]byte
 
-	// slab is where newRecord carves single-task records from; never nil
-	// after New. Only the submitter handed a slab's first index past its
-	// end replaces it (see newRecord).
-	slab atomic.Pointer[slab]
-	_    [cacheLine - 8]byte
-
 	mu sync.Mutex
-	// work is where idle workers sleep; drained is where Close waits for
-	// helpers to reach zero.
-	work, drained sync.Cond
+	// work is where idle workers sleep.
+	work sync.Cond
 	// wakeups counts Signals on work not yet taken by a worker. Guarded by mu.
 	wakeups int
-	// sentinel is the empty record Close pushes; nil until then. Guarded
-	// by mu. Workers exit once the queue has been consumed past it: every
-	// record pushed ahead of it has then been claimed.
-	sentinel *task
+	// stopping is set by Close, under mu, once it has published
+	// stopRecord. Workers exit once the queue has been consumed up to
+	// that record: every record published ahead of it has then been
+	// claimed.
+	stopping bool
 
-	workers int
-	split   int64 // claims take 1/split of the unclaimed tasks
-	lockOS  bool
-	global  bool
+	workers  int
+	split    int64 // claims take 1/split of the unclaimed tasks
+	runSplit int64 // a worker takes 1/runSplit of the single tasks it sees
+	lockOS   bool
+	global   bool
 
 	closeOnce sync.Once
 	wg        sync.WaitGroup
@@ -130,14 +122,12 @@ func New(opts ...Option) *Pool {
 	if c.workers < 1 {
 		panic(fmt.Sprintf("zeropool: WithWorkers(%d): a pool needs at least one worker", c.workers))
 	}
-	p := &Pool{workers: c.workers, lockOS: c.lockOS, split: 2 * int64(c.workers+1)}
+	p := &Pool{workers: c.workers, lockOS: c.lockOS, split: 2 * int64(c.workers+1), runSplit: int64(c.workers)}
 	p.q.init()
-	p.slab.Store(new(slab))
 	p.work.L = &p.mu
-	p.drained.L = &p.mu
 	p.wg.Add(c.workers)
 	for range c.workers {
-		go p.runWorker(nil, 0, 0, 0)
+		go p.runWorker(new(worker), nil, 0, 0, 0)
 	}
 	return p
 }
@@ -167,48 +157,32 @@ func (p *Pool) Close() {
 	}
 	p.closeOnce.Do(func() {
 		p.closed.Store(true)
-		sentinel := &task{pool: p}
-		p.q.push(sentinel)
+		publish(p.q.reserve(), &stopRecord)
 		p.mu.Lock()
-		p.sentinel = sentinel
+		p.stopping = true
 		p.work.Broadcast()
 		p.mu.Unlock()
-		// Workers drain the queue up to sentinel before they exit, so
-		// after this every accepted task is claimed, and every chunk a
-		// worker claimed has run.
+		// Workers drain the queue up to stopRecord, then wait for the
+		// records they passed while a waiter still ran them, before they
+		// exit (see worker.passed). So after this every accepted task has
+		// run, whoever claimed it.
 		p.wg.Wait()
-		// A waiter may still be running a chunk it claimed; any waiter
-		// that comes after this finds nothing left to claim.
-		p.mu.Lock()
-		for p.helpers.Load() != 0 {
-			p.drained.Wait()
-		}
-		p.mu.Unlock()
 	})
 }
 
-// leaveHelp ends a waiter's help counted in helpers.
-func (p *Pool) leaveHelp() {
-	// Close loads helpers after it sets closed; we load closed after we
-	// decrement. So if Close saw us counted, we see closed and wake it.
-	if p.helpers.Add(-1) == 0 && p.closed.Load() {
-		p.mu.Lock()
-		p.drained.Broadcast()
-		p.mu.Unlock()
-	}
-}
+// stopRecord is what Close publishes behind the last accepted record. It
+// has no tasks, and no consumer ever takes its slot, so every worker finds
+// it at the front once the queue has drained.
+var stopRecord task
 
 // stoppedLocked reports whether the pool is closed and the queue has been
-// consumed past the sentinel. Called with mu held.
+// consumed up to stopRecord. Called with mu held.
 func (p *Pool) stoppedLocked() bool {
-	s := p.sentinel
-	if s == nil {
+	if !p.stopping {
 		return false
 	}
-	// s is past once it is the dummy head or has been unlinked as one
-	// (self-linked). Before that, a record pushed ahead of it may still
-	// be between its producer's Swap and Store, invisible to peek.
-	return p.q.head.Load() == s || s.next.Load() == s
+	_, _, rec := p.q.front()
+	return rec == &stopRecord
 }
 
 func (p *Pool) submit(fn func(unsafe.Pointer), base unsafe.Pointer, stride uintptr, n int) *TaskFuture {
@@ -223,28 +197,30 @@ func (p *Pool) submit(fn func(unsafe.Pointer), base unsafe.Pointer, stride uintp
 	if n == 0 {
 		return completed
 	}
+	slot := p.q.reserve()
 	var f *TaskFuture
 	if n == 1 {
-		f = p.newRecord()
+		f = slot
 	} else {
 		b := &batchTask{stride: stride}
 		f = &b.TaskFuture
 	}
 	f.fn, f.base, f.n, f.pool = fn, base, n, p
-	p.q.push(&f.task)
-	// Only now, after push published f, may we decide nobody needs
+	// This store hands f to the workers.
+	publish(slot, &f.task)
+	// Only now, after f is published, may we decide nobody needs
 	// waking: a worker that missed f in the queue had already counted
 	// itself idle (see park). A refused f needs this too: workers must
-	// get past it to reach Close's sentinel.
+	// get past it to reach Close's stopRecord.
 	if p.searching.Load() == 0 && p.idle.Load() > 0 {
 		p.wake()
 	}
-	// Close sets closed before it pushes its sentinel. If closed is still
-	// false here, f is ahead of the sentinel, so workers will run it. If
-	// not, f may be behind it: refuse it, unless someone already claimed
-	// a task of it. Checking closed before the push instead would leave
-	// a window in which Close could finish between check and push, and
-	// f would be accepted and never run.
+	// Close sets closed before it reserves the slot of stopRecord. If
+	// closed is still false here, f's slot is ahead of that one, so
+	// workers will run f. If not, f may be behind it: refuse it, unless
+	// someone already claimed a task of it. Checking closed before the
+	// publish instead would leave a window in which Close could finish
+	// between check and publish, and f would be accepted and never run.
 	if p.closed.Load() {
 		p.refuse(f)
 	}
@@ -256,6 +232,9 @@ func (p *Pool) submit(fn func(unsafe.Pointer), base unsafe.Pointer, stride uintp
 func (p *Pool) refuse(f *TaskFuture) {
 	// Claiming every task makes f spent: nobody can run it now.
 	if f.cursor.CompareAndSwap(0, int64(f.n)) {
+		// Finished too: f's slot is published, and whoever sweeps or
+		// passes it must see a record with nothing left to run.
+		f.finished.Store(int64(f.n))
 		panic(errSubmitClosed)
 	}
 }
@@ -310,48 +289,127 @@ func (p *Pool) park(searching bool) (exit bool) {
 	}
 }
 
+// A worker is the state of a worker goroutine that outlives it: the run
+// of single-task slots it has taken and not yet finished, and the records
+// it has passed while waiters ran them. The goroutine that replaces it
+// after a runtime.Goexit takes both over.
+type worker struct {
+	b         *block
+	next, end int64 // slots next..end-1 of b are still to run
+
+	// passed holds records that left the queue through this worker (it
+	// moved pop past them) while a waiter was still running a task of
+	// theirs. The worker waits for them to finish before it exits, which
+	// is how Close waits for tasks that waiters claimed: no other
+	// goroutine moves pop past an unfinished record (see queue.sweep).
+	passed []*task
+}
+
+// pass notes that w moved pop past t, which may still be running.
+func (w *worker) pass(t *task) {
+	if t.done() {
+		return
+	}
+	if len(w.passed) >= 16 {
+		w.passed = slices.DeleteFunc(w.passed, (*task).done)
+	}
+	w.passed = append(w.passed, t)
+}
+
+// waitPassed waits until every record w passed has finished.
+func (w *worker) waitPassed() {
+	for _, t := range w.passed {
+		if ch := t.sleepOn(); ch != nil {
+			<-ch
+		}
+	}
+	w.passed = nil
+}
+
 // runWorker is a worker goroutine. A worker replacing one lost to
-// runtime.Goexit first finishes that worker's chunk [next, hi) of t.
-func (p *Pool) runWorker(t *task, next, lo, hi int) {
+// runtime.Goexit first finishes that worker's chunk [next, hi) of t and
+// then the rest of its run, w.
+func (p *Pool) runWorker(w *worker, t *task, next, lo, hi int) {
 	defer p.wg.Done()
 	if p.lockOS {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 	}
 	if t != nil {
-		t.runChunk(next, lo, hi, true)
+		t.runChunk(next, lo, hi, w)
 	}
-	p.loop()
+	p.runSlots(w)
+	p.loop(w)
+	w.waitPassed()
 }
 
-func (p *Pool) loop() {
+// runSlots runs what is left of w's run. Each slot is claimed against its
+// waiter, who may have run it already. w.next moves past a slot before it
+// runs, so a replacement never runs it twice.
+func (p *Pool) runSlots(w *worker) {
+	for w.next < w.end {
+		t := &w.b.slots[w.next]
+		w.next++
+		if t.cursor.CompareAndSwap(0, 1) {
+			t.runChunk(0, 0, 1, w)
+		} else {
+			w.pass(&t.task) // its waiter claimed it
+		}
+	}
+	w.b = nil
+}
+
+func (p *Pool) loop(w *worker) {
 	searching := false
 	for {
-		h, t := p.q.peek()
-		if t == nil {
+		b, i, rec := p.q.front()
+		if rec == nil || rec == &stopRecord {
 			if p.park(searching) {
 				return
 			}
 			searching = true
 			continue
 		}
-		lo, hi, ok := t.claim()
-		if !ok {
-			p.q.advance(h, t)
+		if rec == &b.slots[i].task {
+			// A run of single tasks: take up to a share of those
+			// published with one CAS, then claim each against its own
+			// waiter, who may have taken it already.
+			k := max(b.runAt(i, maxRun)/p.runSplit, 1)
+			if !b.pop.CompareAndSwap(i, i+k) {
+				continue
+			}
+			if searching {
+				searching = false
+				p.foundWork()
+			}
+			w.b, w.next, w.end = b, i, i+k
+			p.runSlots(w)
 			continue
 		}
-		if hi == t.n {
-			// We took the last chunk: unlink t now rather than leave
-			// the next worker to find it spent.
-			p.q.advance(h, t)
+		// A batch stays at the front until its last chunk is claimed.
+		lo, hi, ok := rec.claim()
+		if !ok || hi == rec.n {
+			// Spent, or we took the last chunk: move pop past it now
+			// rather than leave the next worker to find it spent.
+			if b.pop.CompareAndSwap(i, i+1) && !ok {
+				w.pass(rec)
+			}
+		}
+		if !ok {
+			continue
 		}
 		if searching {
 			searching = false
 			p.foundWork()
 		}
-		t.runChunk(lo, lo, hi, true)
+		rec.runChunk(lo, lo, hi, w)
 	}
 }
+
+// maxRun bounds the run of single tasks a worker looks at, and so the
+// slots it reads before claiming; runSplit is the share of the run it
+// takes, so that other workers find the rest.
+const maxRun = 16
 
 // foundWork is called by a searching worker that claimed a task. If it was
 // the last searcher, submitters have been leaving wake-ups to it (see
@@ -365,64 +423,15 @@ func (p *Pool) foundWork() {
 // afterGoexit runs in the deferred call of a task that called
 // runtime.Goexit, on a goroutine that is about to end. Another goroutine
 // finishes the chunk it claimed and, if it was a worker, takes its place.
-func (p *Pool) afterGoexit(t *task, next, lo, hi int, worker bool) {
-	if worker {
+func (p *Pool) afterGoexit(t *task, next, lo, hi int, w *worker) {
+	if w != nil {
 		// The dying worker still holds its count in wg, so this Add
 		// cannot race a Close whose wg.Wait has seen zero.
 		p.wg.Add(1)
-		go p.runWorker(t, next, lo, hi)
+		go p.runWorker(w, t, next, lo, hi)
 		return
 	}
-	// The waiter's help was counted in helpers; this goroutine takes that
-	// over (the waiter will never reach its own leaveHelp), so Close
-	// waits for it through helpers rather than wg.
-	go func() {
-		t.runChunk(next, lo, hi, false)
-		p.leaveHelp()
-	}()
-}
-
-// slabRecords is how many records a slab holds: with its header, a slab
-// is 2 KiB.
-const slabRecords = 31
-
-// A slab is a block of single-task records allocated at once.
-//
-// Allocating each record on its own was the largest cost of a Submit (a
-// third of it, measured). A slab amortizes the allocation over 31
-// records. A record is never reused: a caller may hold its future
-// forever, and Go gives no way to know when it stops. The price is that
-// a future kept alive keeps its whole slab (2 KiB) alive too. Of the
-// queue, that is all it keeps: a record whose tasks have run has dropped
-// its params and, once unlinked, its link to the records after it.
-type slab struct {
-	// used counts records handed out, and keeps counting past
-	// slabRecords once the slab is spent. Each Add hands its caller a
-	// distinct index: a record below slabRecords has exactly one owner,
-	// and so does the index slabRecords itself, whose owner replaces the
-	// slab.
-	used atomic.Int64
-	_    [cacheLine - 8]byte
-	recs [slabRecords]TaskFuture
-}
-
-// newRecord returns a zeroed record that nobody else will be handed.
-func (p *Pool) newRecord() *TaskFuture {
-	s := p.slab.Load()
-	i := s.used.Add(1) - 1
-	if i < slabRecords {
-		return &s.recs[i]
-	}
-	if i > slabRecords {
-		// Another submitter is replacing s. Rather than wait for it,
-		// or make a slab of our own that would mostly go to waste,
-		// take a record on its own.
-		return new(TaskFuture)
-	}
-	// We own index slabRecords, so we alone replace s, and s is still
-	// current: a plain Store suffices.
-	ns := new(slab)
-	ns.used.Store(1)
-	p.slab.Store(ns)
-	return &ns.recs[0]
+	// The record stays unfinished until this goroutine has run the
+	// chunk, so Close waits for it through the worker that passes it.
+	go t.runChunk(next, lo, hi, nil)
 }

@@ -2,108 +2,199 @@ package zeropool
 
 import "sync/atomic"
 
-// queue is the pool's single FIFO of task records: an intrusive
-// Michael–Scott queue in which producers link records with one wait-free Swap
-// on tail and consumers unlink them with a CompareAndSwap on head.
+// queue is the pool's single FIFO: a linked list of blocks of slots, in
+// the manner of crossbeam's SegQueue. A producer takes a slot with one
+// atomic add on the tail block and publishes a record in it with one
+// store; consumers take runs of published slots from the head block with
+// one CompareAndSwap of its pop index.
 //
-// head always points at a dummy record: the last one unlinked (or the stub
-// made by init). The records still queued are head.next, head.next.next, ...
-// A record stays queued while it has unclaimed tasks, so many consumers can
-// claim chunks of one batch from it; whoever finds it exhausted unlinks it.
+// A slot of a single task is the task's record (and its TaskFuture): the
+// slot publishes itself. A slot may instead publish a batch record, which
+// stays at the front of the queue until all its tasks are claimed, or the
+// pool's stop record, which never leaves it.
 //
-// Records are never reused, so the garbage collector rules out ABA on head
-// and tail: a pointer a consumer loaded cannot come back as another record.
+// Blocks are never reused, so the garbage collector rules out ABA on head,
+// tail and the indices: a block a goroutine loaded cannot come back as
+// another, and its indices only grow.
 type queue struct {
-	// head is written only by CompareAndSwap in advance, from the dummy to
-	// its successor: it moves one way, along next, and never back.
-	head atomic.Pointer[task]
+	// head is the block consumers take from. It moves one way, along
+	// next, by CompareAndSwap in retire, once its block's pop index has
+	// passed every slot and the next block is linked.
+	head atomic.Pointer[block]
 	_    [cacheLine - 8]byte
 
-	// tail is the last record pushed. Each Swap hands exactly one producer
-	// the previous tail, and that producer alone then sets its next.
-	tail atomic.Pointer[task]
+	// tail is the block producers take slots from. It moves one way, by
+	// CompareAndSwap, to the block linked after it; it is never behind
+	// head for long (retire moves it too) and never ahead of the last
+	// linked block.
+	tail atomic.Pointer[block]
 	_    [cacheLine - 8]byte
 }
 
-// cacheLine keeps head, tail and the pool's counters on separate lines, so
-// producers swapping tail do not slow consumers reading head.
+// cacheLine keeps the indices, the pool's counters and each slot on lines
+// of their own, so that producers, consumers and the goroutines running
+// neighbouring slots do not slow each other.
 const cacheLine = 64
 
+// blockSlots is how many slots a block holds: with its two header lines,
+// a block is 4 KiB.
+const blockSlots = 62
+
+// A block is a run of slots, taken by producers in index order and
+// consumed in the same order.
+type block struct {
+	// push counts slots handed out, and keeps counting past blockSlots
+	// once the block is full. Each Add hands its caller a distinct index:
+	// a slot below blockSlots has exactly one producer.
+	push atomic.Int64
+	_    [cacheLine - 8]byte
+
+	// pop is the index of the first slot no consumer has taken. It moves
+	// forward only, by CompareAndSwap, and only over published slots
+	// whose records are claimed or about to be claimed by the mover (see
+	// Pool.loop and queue.sweep); it stops at the stop record. pop ==
+	// blockSlots means every slot is taken.
+	pop atomic.Int64
+	// next is nil until the block after this one is linked, by the
+	// CompareAndSwap of the producer that made it; it is set once more,
+	// to the block itself, when the block is retired (see retire).
+	next atomic.Pointer[block]
+	_    [cacheLine - 16]byte
+
+	slots [blockSlots]TaskFuture
+}
+
 func (q *queue) init() {
-	stub := new(task)
-	q.head.Store(stub)
-	q.tail.Store(stub)
+	b := new(block)
+	q.head.Store(b)
+	q.tail.Store(b)
 }
 
-// push appends t. It is wait-free: one Swap and one Store.
-//
-// Between the two, the queue looks shorter than it is: consumers stop at
-// prev, whose next is still nil, and may report the queue empty. That is
-// why the pool checks for sleeping workers only after push returns: the
-// Store below is the publish point, and a consumer that missed it must have
-// announced itself idle before looking (see Pool.park).
-func (q *queue) push(t *task) {
-	prev := q.tail.Swap(t)
-	// This Store hands t to consumers; t's fields, written before push,
-	// are visible to any consumer that loads it.
-	prev.next.Store(t)
-}
-
-// peek returns the dummy head and the first queued record, or a nil record
-// if the queue is empty (or a push is between its Swap and Store).
-func (q *queue) peek() (h, first *task) {
+// reserve hands out an unpublished slot that no other producer will get.
+// The caller must publish it (see publish), whatever happens: consumers
+// stop at an unpublished slot.
+func (q *queue) reserve() *TaskFuture {
 	for {
-		h = q.head.Load()
-		first = h.next.Load()
-		// A self-linked dummy was unlinked after we loaded head (see
-		// advance): reload rather than read the queue from a stale node.
-		if first != h {
-			return h, first
+		b := q.tail.Load()
+		i := b.push.Add(1) - 1
+		if i < blockSlots {
+			return &b.slots[i]
+		}
+		// b is full: link a new block, or help move tail to the one
+		// linked already.
+		next := b.next.Load()
+		if next == nil {
+			nb := new(block)
+			nb.push.Store(1) // slot 0 is ours if nb is linked
+			// This CAS publishes nb to producers and consumers. If it
+			// fails, another producer's block is linked: nb is dropped
+			// and we go round again.
+			if b.next.CompareAndSwap(nil, nb) {
+				q.tail.CompareAndSwap(b, nb)
+				// Once a block, retire what waiters have finished.
+				q.sweep()
+				return &nb.slots[0]
+			}
+			continue
+		}
+		if next != b { // b self-linked means b is retired: tail moved already
+			q.tail.CompareAndSwap(b, next)
 		}
 	}
 }
 
-// advance unlinks first, which must have been h.next, if h is still the
-// head, and reports whether it did. first becomes the new dummy.
-func (q *queue) advance(h, first *task) bool {
-	if q.head.CompareAndSwap(h, first) {
-		// h is out of the queue. Pointing its next at itself, rather than
-		// leaving it at first, keeps a retired record that a caller still
-		// holds (through its TaskFuture) from pinning every record queued
-		// after it; peek treats the self-link as "reload head".
-		//
-		// No producer can still write h.next: h.next was set, once, by the
-		// producer that swapped h out of tail, before first was reachable.
-		h.next.Store(h)
-		return true
+// publish hands rec to consumers through slot s. Every field of rec (and
+// of s) written before it is visible to a consumer that loads s.link.
+func publish(s *TaskFuture, rec *task) { s.link.Store(rec) }
+
+// front returns the head block, its pop index i and the record published
+// in slot i: nil if the slot is not yet published, which is to say the
+// queue is empty (or a producer is between reserve and publish). It
+// retires blocks that consumers have passed.
+func (q *queue) front() (b *block, i int64, rec *task) {
+	for {
+		b = q.head.Load()
+		i = b.pop.Load()
+		if i < blockSlots {
+			return b, i, b.slots[i].link.Load()
+		}
+		next := b.next.Load()
+		switch next {
+		case nil:
+			return b, i, nil // the next block is still being linked
+		case b:
+			continue // retired after we loaded head
+		}
+		q.retire(b, next)
 	}
-	return false
 }
 
-// dropSpent unlinks t, if it is the first record and has no unclaimed
-// tasks left, and then every such record after it; so that finished
-// params are not kept reachable by the queue when no worker happens to
-// pass by (as with GOMAXPROCS=1, where waiters run most tasks themselves).
-//
-// When t is not first, the record ahead of it is someone else's to unlink,
-// and whoever does (a worker, or its own waiter calling dropSpent) goes on
-// to t: t was spent before our look at the queue, so after it. Leaving it
-// to them, rather than every waiter unlinking whatever it finds spent,
-// keeps waiters from fighting over head and over records they never
-// touched.
-func (q *queue) dropSpent(t *task) {
-	h, first := q.peek()
-	if first != t {
+// retire moves head past b, whose slots are all taken, to next.
+func (q *queue) retire(b, next *block) {
+	if !q.head.CompareAndSwap(b, next) {
 		return
 	}
-	for first != nil && first.exhausted() {
-		q.advance(h, first)
-		h, first = q.peek()
+	// Tail may still be b if its linker has not moved it yet; move it
+	// now, so that no producer looks at b after the self-link below
+	// (one that loaded b earlier reads the self-link and reloads tail).
+	q.tail.CompareAndSwap(b, next)
+	// Pointing b's next at itself, rather than leaving it at next, keeps
+	// a retired block that a caller still holds (through the future of
+	// one of its slots) from pinning every block after it.
+	b.next.Store(b)
+}
+
+// runAt returns how many slots from index i of b, up to max, publish
+// single tasks: the run a worker may take with one CompareAndSwap.
+func (b *block) runAt(i int64, max int64) int64 {
+	end := min(i+max, blockSlots)
+	j := i
+	for j < end {
+		s := &b.slots[j].task
+		if s.link.Load() != s {
+			break
+		}
+		j++
+	}
+	return j - i
+}
+
+// sweep moves the pop index over the finished records at the front,
+// retiring every block it empties. It is how spent records leave the
+// queue when no worker passes by (as with GOMAXPROCS=1, where waiters run
+// most tasks themselves); producers call it as they link a new block, and
+// waiters after running a batch.
+//
+// It stops at the first record not yet finished, even one that a waiter
+// has claimed in full: a worker passing it notes it for Close to wait on
+// (see worker.pass), and a sweep that moved past it would not.
+func (q *queue) sweep() {
+	for {
+		b, i, rec := q.front()
+		j := i
+		for ; rec != nil && rec != &stopRecord && rec.done(); rec = b.slots[j].link.Load() {
+			if j++; j == blockSlots {
+				break
+			}
+		}
+		if j == i || !b.pop.CompareAndSwap(i, j) || j < blockSlots {
+			return
+		}
 	}
 }
 
-// empty reports whether no record is reachable from head.
+// dropSpent sweeps the queue after a waiter has run the batch t, if t is
+// at its front. When t is elsewhere, the records ahead of it are someone
+// else's to sweep, and whoever does goes on to t.
+func (q *queue) dropSpent(t *task) {
+	if _, _, rec := q.front(); rec == t {
+		q.sweep()
+	}
+}
+
+// empty reports whether the queue has no record for a worker: nothing
+// published at the front, or only the stop record.
 func (q *queue) empty() bool {
-	_, first := q.peek()
-	return first == nil
+	_, _, rec := q.front()
+	return rec == nil || rec == &stopRecord
 }

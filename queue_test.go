@@ -1,7 +1,9 @@
 package zeropool_test
 
 import (
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"unsafe"
 
@@ -10,35 +12,36 @@ import (
 
 func TestQueueFIFO(t *testing.T) {
 	q := zeropool.NewQueue()
-	if q.Pop() != nil {
+	if _, nonempty := q.TakeRun(1); nonempty {
 		t.Fatal("new queue is not empty")
 	}
-	var popped []*zeropool.Record
-	for i := range 10 {
-		q.Push(zeropool.NewRecord(0, i))
+	first := q.HeadBlock()
+	n := 3*zeropool.BlockSlots + 5 // across block boundaries
+	for i := range n {
+		q.Push(&zeropool.Item{Seq: i})
 	}
-	for i := range 10 {
-		r := q.Pop()
-		if r == nil || r.Seq() != i {
-			t.Fatalf("pop %d = %v; want seq %d", i, r, i)
+	for i := range n {
+		items, _ := q.TakeRun(1)
+		if len(items) != 1 || items[0].Seq != i {
+			t.Fatalf("take %d = %v; want seq %d", i, items, i)
 		}
-		popped = append(popped, r)
 	}
-	if q.Pop() != nil {
-		t.Fatal("queue not empty after popping everything")
+	if _, nonempty := q.TakeRun(1); nonempty {
+		t.Fatal("queue not empty after taking everything")
 	}
-	// Every record but the last (the current dummy) has been retired and
-	// must not link on to the records after it.
-	for _, r := range popped[:len(popped)-1] {
-		if !r.SelfLinked() {
-			t.Fatalf("retired record %d still links into the queue", r.Seq())
-		}
+	// The blocks consumers have passed are retired, and a retired block
+	// does not link on to the blocks after it.
+	if !first.Retired() {
+		t.Fatal("the first block is not retired after every slot in it was taken")
 	}
 }
 
-// Modelled on testPoolDequeue in sync/pool_test.go: producers and consumers
-// hammer one queue; every record must come out exactly once, and each
-// consumer must see each producer's records in the order they were pushed.
+// TestQueueConcurrentExactlyOnce is modelled on testPoolDequeue in
+// sync/pool_test.go: producers and consumers hammer one queue, racing
+// slot publication against consumers and block replacement among
+// producers, while waiters claim their own slots out of order against the
+// consumers' runs. Every item must be taken exactly once, and each
+// consumer must see each producer's items in the order they were pushed.
 func TestQueueConcurrentExactlyOnce(t *testing.T) {
 	const producers, consumers = 4, 4
 	perProducer := 200000
@@ -46,28 +49,41 @@ func TestQueueConcurrentExactlyOnce(t *testing.T) {
 		perProducer = 20000
 	}
 	q := zeropool.NewQueue()
-	seen := make([][]int32, producers)
+	seen := make([][]int32, producers) // seen[p][s]: times item s of producer p was taken
 	for i := range seen {
 		seen[i] = make([]int32, perProducer)
 	}
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
-		total    int
 		failures []string
+		byWaiter atomic.Int64
 	)
 	done := make(chan struct{})
 	for p := range producers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// A waiter claims its own slot some pushes after it, so that
+			// the claim lands in consumers' runs as often as not.
+			var pending []*zeropool.TaskFuture
 			for i := range perProducer {
-				q.Push(zeropool.NewRecord(p, i))
+				pending = append(pending, q.Push(&zeropool.Item{Producer: p, Seq: i}))
+				if i%3 == 0 && len(pending) > 4 {
+					s := pending[len(pending)-4]
+					if it := q.ClaimOwn(s); it != nil {
+						atomic.AddInt32(&seen[it.Producer][it.Seq], 1)
+						byWaiter.Add(1)
+					}
+				}
+				if len(pending) > 64 {
+					pending = pending[:0]
+				}
 			}
 		}()
 	}
 	var cwg sync.WaitGroup
-	for range consumers {
+	for c := range consumers {
 		cwg.Add(1)
 		go func() {
 			defer cwg.Done()
@@ -75,31 +91,29 @@ func TestQueueConcurrentExactlyOnce(t *testing.T) {
 			for i := range last {
 				last[i] = -1
 			}
-			n := 0
+			limit := int64(1 + c*5) // runs of 1, 6, 11 and 16
 			for {
-				r := q.Pop()
-				if r == nil {
-					select {
-					case <-done:
-						if r = q.Pop(); r == nil {
-							mu.Lock()
-							total += n
-							mu.Unlock()
-							return
-						}
-					default:
-						continue
+				// Read done before looking: a consumer that then finds
+				// the queue empty knows every push is in it.
+				finished := false
+				select {
+				case <-done:
+					finished = true
+				default:
+				}
+				items, nonempty := q.TakeRun(limit)
+				if !nonempty && finished {
+					return
+				}
+				for _, it := range items {
+					if it.Seq <= last[it.Producer] {
+						mu.Lock()
+						failures = append(failures, fmt.Sprintf("producer %d: item %d after %d", it.Producer, it.Seq, last[it.Producer]))
+						mu.Unlock()
 					}
+					last[it.Producer] = it.Seq
+					atomic.AddInt32(&seen[it.Producer][it.Seq], 1)
 				}
-				p, s := r.Producer(), r.Seq()
-				if s <= last[p] {
-					mu.Lock()
-					failures = append(failures, "out of order")
-					mu.Unlock()
-				}
-				last[p] = s
-				seen[p][s]++ // each slot is written by whoever popped it: once, if correct
-				n++
 			}
 		}()
 	}
@@ -107,15 +121,66 @@ func TestQueueConcurrentExactlyOnce(t *testing.T) {
 	close(done)
 	waitGroupBounded(t, &cwg, "consumers")
 	if len(failures) > 0 {
-		t.Fatalf("%d records popped out of per-producer order", len(failures))
-	}
-	if total != producers*perProducer {
-		t.Fatalf("popped %d records; want %d", total, producers*perProducer)
+		t.Fatalf("%d items taken out of per-producer order, first: %s", len(failures), failures[0])
 	}
 	for p := range seen {
 		for s, c := range seen[p] {
 			if c != 1 {
-				t.Fatalf("record %d/%d popped %d times", p, s, c)
+				t.Fatalf("item %d/%d taken %d times", p, s, c)
+			}
+		}
+	}
+	if byWaiter.Load() == 0 {
+		t.Error("no waiter ever won its own slot: the race was not exercised")
+	}
+	t.Logf("%d of %d items claimed by their waiters", byWaiter.Load(), producers*perProducer)
+}
+
+// TestQueueRunRacesOwnClaims: runs taken by consumers race waiters that
+// claim their own slots, from the other end, in a queue filled up front.
+func TestQueueRunRacesOwnClaims(t *testing.T) {
+	rounds := 200
+	if testing.Short() {
+		rounds = 40
+	}
+	for range rounds {
+		q := zeropool.NewQueue()
+		const n = 4 * zeropool.BlockSlots
+		slots := make([]*zeropool.TaskFuture, n)
+		items := make([]zeropool.Item, n)
+		for i := range slots {
+			items[i].Seq = i
+			slots[i] = q.Push(&items[i])
+		}
+		taken := make([]int32, n)
+		var wg sync.WaitGroup
+		wg.Add(3)
+		go func() {
+			defer wg.Done()
+			for i := n - 1; i >= 0; i-- {
+				if it := q.ClaimOwn(slots[i]); it != nil {
+					atomic.AddInt32(&taken[it.Seq], 1)
+				}
+			}
+		}()
+		for range 2 {
+			go func() {
+				defer wg.Done()
+				for {
+					its, nonempty := q.TakeRun(8)
+					if !nonempty {
+						return
+					}
+					for _, it := range its {
+						atomic.AddInt32(&taken[it.Seq], 1)
+					}
+				}
+			}()
+		}
+		waitGroupBounded(t, &wg, "consumers and waiter")
+		for i, c := range taken {
+			if c != 1 {
+				t.Fatalf("slot %d taken %d times", i, c)
 			}
 		}
 	}

@@ -6,22 +6,23 @@ import (
 	"unsafe"
 )
 
-// task is one queue record: a single task or a whole batch of n tasks whose
-// params lie a fixed stride apart from base. It is also the state behind
-// the record's TaskFuture, so a submission is at most one allocation.
+// task is a record: a single task or a whole batch of n tasks whose params
+// lie a fixed stride apart from base. It is also the state behind the
+// record's TaskFuture, so a submission is at most one allocation.
 //
-// A task is 64 bytes, one cache line: single-task records are carved from
-// slabs (see Pool.newRecord), where a record that straddled two lines
-// would share one with its neighbour, and the worker running one record
-// would slow the producer writing the next. The stride of a batch lives
-// outside the line, in the batch record that embeds its task.
+// The record of a single task is a slot of a queue block (see queue), and
+// is 64 bytes, one cache line, so that the goroutine running one slot does
+// not slow the producer writing the next. A batch's record is allocated on
+// its own, with its stride outside the line (see batchTask), and a slot
+// points to it.
 type task struct {
-	// next links the queue. nil while t is the tail; set once by the
-	// producer that pushes t's successor; set to t itself once t has been
-	// unlinked as a dummy (see queue.advance).
-	next atomic.Pointer[task]
+	// link is nil until the slot is published, then the record it hands
+	// to consumers: the slot itself for a single task, or a batch record,
+	// or stopRecord. It is set once, by publish, and never changes after.
+	// Unused in a batch record.
+	link atomic.Pointer[task]
 
-	// fn, base, n and pool are written before push publishes t and are
+	// fn, base, n and pool are written before publish hands t over and are
 	// read-only afterwards, except that fn and base are cleared by the
 	// goroutine whose finish completes t. Every reader of fn and base holds
 	// a claim, and every claim is finished before that.
@@ -61,7 +62,7 @@ type extra struct {
 // batchTask is the record of a batch of two or more tasks.
 type batchTask struct {
 	TaskFuture
-	stride uintptr // set before push, read-only after
+	stride uintptr // set before publish, read-only after
 }
 
 // stride returns the distance between the params of t's tasks.
@@ -97,7 +98,8 @@ func (t *task) failure() *PanicError {
 	return nil
 }
 
-func (t *task) exhausted() bool { return t.cursor.Load() >= int64(t.n) }
+// done reports whether every task of t has finished.
+func (t *task) done() bool { return t.finished.Load() == int64(t.n) }
 
 // claim takes the next chunk [lo, hi) of unclaimed tasks. Chunks are a
 // share of what is left, so they start large, which keeps claims (a
@@ -124,16 +126,17 @@ func (t *task) claim() (lo, hi int, ok bool) {
 // runChunk runs tasks next..hi-1 of the claimed chunk [lo, hi) (next is lo
 // unless resuming after a Goexit) and then finishes the chunk. A task that
 // panics is recorded and the rest of the chunk still runs.
-func (t *task) runChunk(next, lo, hi int, worker bool) {
+// w is the worker running it, nil for a waiter.
+func (t *task) runChunk(next, lo, hi int, w *worker) {
 	for i := next; i < hi; {
-		i = t.runFrom(i, lo, hi, worker)
+		i = t.runFrom(i, lo, hi, w)
 	}
 	t.finish(hi - lo)
 }
 
 // runFrom runs tasks i, i+1, ... hi-1 and returns the index after the last
 // one run: hi, or one past a task that panicked.
-func (t *task) runFrom(i, lo, hi int, worker bool) (next int) {
+func (t *task) runFrom(i, lo, hi int, w *worker) (next int) {
 	defer func() {
 		if i < hi {
 			// Task i did not return. recover is nil only when it called
@@ -143,7 +146,7 @@ func (t *task) runFrom(i, lo, hi int, worker bool) (next int) {
 				next = i + 1
 			} else {
 				t.fail(ErrGoexit)
-				t.pool.afterGoexit(t, i+1, lo, hi, worker)
+				t.pool.afterGoexit(t, i+1, lo, hi, w)
 			}
 		}
 	}()
