@@ -65,6 +65,13 @@ func (f *TaskFuture) Wait() {
 // alive by the queue when no worker passes by.
 func (f *TaskFuture) help() {
 	t := &f.task
+	if t.n == 1 {
+		// A single task: one claim against the workers, no chunk sums.
+		if t.cursor.CompareAndSwap(0, 1) {
+			t.runChunk(0, 0, 1, nil)
+		}
+		return
+	}
 	for {
 		lo, hi, ok := t.claim()
 		if !ok {
