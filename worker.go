@@ -1,0 +1,203 @@
+package zeropool
+
+import (
+	"runtime"
+	"slices"
+)
+
+// wake moves one idle worker to searching, unless a worker is searching
+// already: that one will find the work, and waking a second for a single
+// record only to have it go back to sleep costs more than it saves.
+func (p *Pool) wake() {
+	p.mu.Lock()
+	if p.idle.Load() > 0 && p.searching.Load() == 0 {
+		p.idle.Add(-1)
+		p.searching.Add(1)
+		p.wakeups++
+		p.work.Signal()
+	}
+	p.mu.Unlock()
+}
+
+// park puts a worker to sleep until there is work, reporting true when the
+// pool has closed and drained instead.
+//
+// The worker counts itself idle before its last look at the queue. A
+// submitter pushes before it reads idle. So either that look sees the
+// record, or the submitter sees the worker idle and wakes someone: a
+// wake-up cannot be lost between them.
+func (p *Pool) park(searching bool) (exit bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if searching {
+		p.searching.Add(-1)
+	}
+	p.idle.Add(1)
+	for {
+		if p.wakeups > 0 {
+			// Our waker already moved us from idle to searching.
+			p.wakeups--
+			return false
+		}
+		if !p.q.empty() {
+			p.idle.Add(-1)
+			p.searching.Add(1)
+			return false
+		}
+		if p.stoppedLocked() {
+			// Others may have gone back to sleep after Close's
+			// Broadcast, while the sentinel was not yet reached.
+			p.idle.Add(-1)
+			p.work.Broadcast()
+			return true
+		}
+		p.work.Wait()
+	}
+}
+
+// A worker is the state of a worker goroutine that outlives it: the run
+// of single-task slots it has taken and not yet finished, and the records
+// it has passed while waiters ran them. The goroutine that replaces it
+// after a runtime.Goexit takes both over.
+type worker struct {
+	b         *block
+	next, end int64 // slots next..end-1 of b are still to run
+
+	// passed holds records that left the queue through this worker (it
+	// moved pop past them) while a waiter was still running a task of
+	// theirs. The worker waits for them to finish before it exits, which
+	// is how Close waits for tasks that waiters claimed: no other
+	// goroutine moves pop past an unfinished record (see queue.sweep).
+	passed []*task
+}
+
+// pass notes that w moved pop past t, which may still be running.
+func (w *worker) pass(t *task) {
+	if t.done() {
+		return
+	}
+	if len(w.passed) >= 16 {
+		w.passed = slices.DeleteFunc(w.passed, (*task).done)
+	}
+	w.passed = append(w.passed, t)
+}
+
+// waitPassed waits until every record w passed has finished.
+func (w *worker) waitPassed() {
+	for _, t := range w.passed {
+		if ch := t.sleepOn(); ch != nil {
+			<-ch
+		}
+	}
+	w.passed = nil
+}
+
+// runWorker is a worker goroutine. A worker replacing one lost to
+// runtime.Goexit first finishes that worker's chunk [next, hi) of t and
+// then the rest of its run, w.
+func (p *Pool) runWorker(w *worker, t *task, next, lo, hi int) {
+	defer p.wg.Done()
+	if p.lockOS {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
+	if t != nil {
+		t.runChunk(next, lo, hi, w)
+	}
+	p.runSlots(w)
+	p.loop(w)
+	w.waitPassed()
+}
+
+// runSlots runs what is left of w's run. Each slot is claimed against its
+// waiter, who may have run it already. w.next moves past a slot before it
+// runs, so a replacement never runs it twice.
+func (p *Pool) runSlots(w *worker) {
+	for w.next < w.end {
+		t := &w.b.slots[w.next]
+		w.next++
+		if t.cursor.CompareAndSwap(0, 1) {
+			t.runChunk(0, 0, 1, w)
+		} else {
+			w.pass(&t.task) // its waiter claimed it
+		}
+	}
+	w.b = nil
+}
+
+func (p *Pool) loop(w *worker) {
+	searching := false
+	for {
+		b, i, rec := p.q.front()
+		if rec == nil || rec == &stopRecord {
+			if p.park(searching) {
+				return
+			}
+			searching = true
+			continue
+		}
+		if rec == &b.slots[i].task {
+			// A run of single tasks: take up to a share of those
+			// published with one CAS, then claim each against its own
+			// waiter, who may have taken it already.
+			k := max(b.runAt(i, maxRun)/p.runSplit, 1)
+			if !b.pop.CompareAndSwap(i, i+k) {
+				continue
+			}
+			if searching {
+				searching = false
+				p.foundWork()
+			}
+			w.b, w.next, w.end = b, i, i+k
+			p.runSlots(w)
+			continue
+		}
+		// A batch stays at the front until its last chunk is claimed.
+		lo, hi, ok := rec.claim()
+		if !ok || hi == rec.n {
+			// Spent, or we took the last chunk: move pop past it now
+			// rather than leave the next worker to find it spent.
+			if b.pop.CompareAndSwap(i, i+1) && !ok {
+				w.pass(rec)
+			}
+		}
+		if !ok {
+			continue
+		}
+		if searching {
+			searching = false
+			p.foundWork()
+		}
+		rec.runChunk(lo, lo, hi, w)
+	}
+}
+
+// maxRun bounds the run of single tasks a worker looks at, and so the
+// slots it reads before claiming; runSplit is the share of the run it
+// takes, so that other workers find the rest.
+const maxRun = 16
+
+// foundWork is called by a searching worker that claimed a task. If it was
+// the last searcher, submitters have been leaving wake-ups to it (see
+// wake), so if work remains it must wake the next worker itself.
+func (p *Pool) foundWork() {
+	if p.searching.Add(-1) == 0 && p.idle.Load() > 0 && !p.q.empty() {
+		p.wake()
+	}
+}
+
+// afterGoexit runs in the deferred call of a task that called
+// runtime.Goexit, on a goroutine that is about to end. Another goroutine
+// finishes the chunk it claimed and, if it was a worker, takes its place.
+func (p *Pool) afterGoexit(t *task, next, lo, hi int, w *worker) {
+	if w != nil {
+		// The dying worker still holds its count in wg, so this Add
+		// cannot race a Close whose wg.Wait has seen zero.
+		p.wg.Add(1)
+		go p.runWorker(w, t, next, lo, hi)
+		return
+	}
+	// The record stays unfinished until this goroutine has run the
+	// chunk, so Close waits for it through the worker that passes it.
+	go t.runChunk(next, lo, hi, nil)
+}
