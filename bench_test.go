@@ -405,3 +405,136 @@ func BenchmarkAllocs(b *testing.B) {
 		})
 	}
 }
+
+// rangeLen is B8's loop length.
+const rangeLen = 1 << 20
+
+// hashRange is B8's loop body over out[lo:hi]. Every contender calls this
+// one compiled copy: inlined into different callers, copies of a kernel
+// can differ by a few percent on their own.
+//
+//go:noinline
+func hashRange(out []uint32, lo, hi int) {
+	for i := lo; i < hi; i++ {
+		x := uint32(i) * 2654435761
+		out[i] = x ^ x>>15
+	}
+}
+
+// B8: a parallel loop over 1,048,576 elements of a light body: SubmitRange
+// against the plain serial loop and the loop split by hand, one goroutine
+// per core with one block each.
+func BenchmarkRange(b *testing.B) {
+	out := make([]uint32, rangeLen)
+	report := func(b *testing.B) {
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/rangeLen, "ns/elem")
+	}
+	runZeropool(b, func(b *testing.B, p *zeropool.Pool) {
+		body := func(lo, hi int) { hashRange(out, lo, hi) }
+		b.ReportAllocs()
+		for b.Loop() {
+			zeropool.SubmitRange(p, rangeLen, body).Wait()
+		}
+		report(b)
+	})
+	b.Run("pool=serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			hashRange(out, 0, rangeLen)
+		}
+		report(b)
+	})
+	b.Run("pool=handsplit", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			handSplit(rangeLen, func(lo, hi int) { hashRange(out, lo, hi) })
+		}
+		report(b)
+	})
+}
+
+// handSplit is the parallel loop written by hand: one goroutine per core,
+// one contiguous block each, and a WaitGroup.
+func handSplit(n int, body func(lo, hi int)) {
+	k := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	wg.Add(k)
+	for g := range k {
+		go func() {
+			defer wg.Done()
+			body(n*g/k, n*(g+1)/k)
+		}()
+	}
+	wg.Wait()
+}
+
+// funcPool is the hand-written pool for closures: GOMAXPROCS workers
+// calling the funcs sent on one buffered channel, each marking its own
+// WaitGroup done.
+type funcPool struct {
+	jobs chan funcJob
+	wg   sync.WaitGroup
+}
+
+type funcJob struct {
+	fn   func()
+	done *sync.WaitGroup
+}
+
+func newFuncPool() *funcPool {
+	c := &funcPool{jobs: make(chan funcJob, 256)}
+	for range runtime.GOMAXPROCS(0) {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			for j := range c.jobs {
+				j.fn()
+				j.done.Done()
+			}
+		}()
+	}
+	return c
+}
+
+func (c *funcPool) close() { close(c.jobs); c.wg.Wait() }
+
+// closureFor is B9's task: the same closure for every contender.
+func closureFor(results []uint64, i int) func() {
+	return func() { individualFn(&results[i]) }
+}
+
+// B9: 1000 closures, then a wait on each: Pool.Go against the channel pool
+// of func() given a WaitGroup per task. Each contender allocates the
+// closures (one each) and the results per op, and its per-task wait
+// handles once, outside the timed loop.
+func BenchmarkClosures(b *testing.B) {
+	runZeropool(b, func(b *testing.B, p *zeropool.Pool) {
+		futures := make([]*zeropool.TaskFuture, taskCount)
+		b.ReportAllocs()
+		for b.Loop() {
+			results := make([]uint64, taskCount)
+			for i := range results {
+				futures[i] = p.Go(closureFor(results, i))
+			}
+			for _, f := range futures {
+				f.Wait()
+			}
+		}
+	})
+	b.Run("pool=channel-futures", func(b *testing.B) {
+		c := newFuncPool()
+		defer c.close()
+		wgs := make([]sync.WaitGroup, taskCount)
+		b.ReportAllocs()
+		for b.Loop() {
+			results := make([]uint64, taskCount)
+			for i := range results {
+				wgs[i].Add(1)
+				c.jobs <- funcJob{closureFor(results, i), &wgs[i]}
+			}
+			for i := range wgs {
+				wgs[i].Wait()
+			}
+		}
+	})
+}

@@ -1,7 +1,10 @@
 package zeropool_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/zeropool/zeropool"
@@ -108,4 +111,87 @@ func ExampleTaskFuture_Err() {
 	// Output:
 	// Wait panicked: bad input
 	// Err: bad input
+}
+
+func ExampleSubmitRange() {
+	pool := zeropool.New()
+	defer pool.Close()
+
+	// A parallel loop: fn gets disjoint chunks [lo, hi) covering [0, n).
+	squares := make([]int, 1000)
+	zeropool.SubmitRange(pool, len(squares), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			squares[i] = i * i
+		}
+	}).Wait()
+	fmt.Println("squares[999]:", squares[999])
+
+	// A minimum chunk (rayon's with_min_len): loop over blocks of g
+	// indices, so that no chunk is smaller than g (but the last).
+	const g = 64
+	n := len(squares)
+	var small atomic.Int64 // chunks of fewer than g indices, the last aside
+	zeropool.SubmitRange(pool, (n+g-1)/g, func(lo, hi int) {
+		lo, hi = lo*g, min(hi*g, n)
+		for i := lo; i < hi; i++ {
+			squares[i] = -squares[i]
+		}
+		if hi < n && hi-lo < g {
+			small.Add(1)
+		}
+	}).Wait()
+	fmt.Println("squares[999]:", squares[999])
+	fmt.Println("chunks under g:", small.Load())
+	// Output:
+	// squares[999]: 998001
+	// squares[999]: -998001
+	// chunks under g: 0
+}
+
+func ExamplePool_Go() {
+	pool := zeropool.New()
+	defer pool.Close()
+
+	// Closures, as with ants, pond or errgroup; each returns its own future.
+	words := []string{"zero", "copy", "pool"}
+	lengths := make([]int, len(words))
+	futures := make([]*zeropool.TaskFuture, len(words))
+	for i, w := range words {
+		futures[i] = pool.Go(func() { lengths[i] = len(w) })
+	}
+	for _, f := range futures {
+		f.Wait()
+	}
+	fmt.Println(lengths)
+	// Output: [4 4 4]
+}
+
+func ExampleTaskFuture_Cancel() {
+	pool := zeropool.New()
+	defer pool.Close()
+
+	// Search a range for the first multiple of 7919 above a million; the
+	// chunk that finds one cancels the chunks not yet started.
+	const n = 1 << 24
+	var found atomic.Int64
+	found.Store(-1)
+	var search *zeropool.TaskFuture
+	ready := make(chan struct{})
+	search = zeropool.SubmitRange(pool, n, func(lo, hi int) {
+		<-ready // search is assigned
+		for i := lo; i < hi; i++ {
+			if i > 1_000_000 && i%7919 == 0 {
+				found.CompareAndSwap(-1, int64(i))
+				search.Cancel()
+				return
+			}
+		}
+	})
+	close(ready)
+	err := search.WaitContext(context.Background())
+	fmt.Println("canceled:", errors.Is(err, zeropool.ErrCanceled))
+	fmt.Println("found a multiple:", found.Load() > 1_000_000 && found.Load()%7919 == 0)
+	// Output:
+	// canceled: true
+	// found a multiple: true
 }

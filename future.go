@@ -26,15 +26,52 @@ var completed = new(TaskFuture)
 // IsComplete reports whether every task of f has finished.
 func (f *TaskFuture) IsComplete() bool { return f.done() }
 
-// Err returns the first failure of f's tasks as a *PanicError, or nil.
-// It is final once f is complete; before that it may still go from nil to
-// an error.
+// Err returns the first failure of f's tasks as a *PanicError, or
+// ErrCanceled if Cancel skipped a task before any task failed, or nil. It
+// is final once f is complete; before that it may still go from nil to an
+// error.
 func (f *TaskFuture) Err() error {
-	if e := f.failure(); e != nil {
+	switch e := f.failure(); e {
+	case nil:
+		return nil
+	case canceled:
+		return ErrCanceled
+	default:
 		return e
 	}
-	return nil
 }
+
+// Cancel makes sure that no task of f not yet claimed will run. It does not
+// wait: tasks already running finish, and f completes once they have. If
+// Cancel skipped a task, Err reports ErrCanceled (unless a task had failed
+// before), and Wait returns without panicking for it. Cancel on a complete
+// future, or a second time, changes nothing. It is safe from any goroutine,
+// including one running a task of f.
+func (f *TaskFuture) Cancel() {
+	t := &f.task
+	n := int64(t.n)
+	for {
+		c := t.cursor.Load()
+		if c >= n {
+			return // all claimed: nothing to skip (always so for empty batches)
+		}
+		// Claiming every task left is what keeps them from running.
+		if t.cursor.CompareAndSwap(c, n) {
+			// Recorded before finish, so that the completion the
+			// skipped tasks count towards publishes it.
+			t.extras().err.CompareAndSwap(nil, canceled)
+			t.finish(int(n - c))
+			return
+		}
+	}
+}
+
+// canceled is the failure Cancel records: Err reports it as ErrCanceled.
+var canceled = &PanicError{Value: ErrCanceled}
+
+// ErrCanceled is what Err and WaitContext report for a future whose Cancel
+// skipped a task.
+var ErrCanceled = errors.New("zeropool: future canceled")
 
 // Wait blocks until every task of f has finished. While tasks of f are
 // still unclaimed, Wait runs them on the calling goroutine rather than
@@ -44,7 +81,8 @@ func (f *TaskFuture) Err() error {
 // calling Wait; use WaitContext for such tasks.
 //
 // If a task panicked, Wait panics with the first *PanicError once all
-// tasks of f have finished.
+// tasks of f have finished. A future canceled before any task failed does
+// not panic.
 func (f *TaskFuture) Wait() {
 	if !f.IsComplete() {
 		f.help()
@@ -55,7 +93,7 @@ func (f *TaskFuture) Wait() {
 			<-ch
 		}
 	}
-	if e := f.failure(); e != nil {
+	if e := f.failure(); e != nil && e != canceled {
 		panic(e)
 	}
 }

@@ -16,18 +16,31 @@ type fuzzFuture struct {
 	tallies []tally // each task's run count; every one must end at 1
 	failing bool    // a task panics or calls Goexit: Err must be set
 	goexit  bool    // a task calls Goexit: never Wait on it here
+	loose   bool    // tasks may have been skipped (canceled, or a range chunk that failed): at most once
+	cancel  bool    // Cancel was called: Err may be ErrCanceled
 }
 
-// FuzzPool decodes bytes into a sequence of operations on a pool and
-// checks the invariants afterwards: every accepted task ran exactly once,
-// every future completed, every panic and Goexit reached its future, a
-// submit after Close panicked with ErrClosed, and no goroutine was left
-// behind.
+// Submission kinds FuzzPool makes.
+const (
+	kindTasks = iota // Submit for one task, else SubmitBatchUniform
+	kindRange        // SubmitRange, a tally per index
+	kindGo           // Pool.Go, one closure
+)
+
+// FuzzPool decodes bytes into a sequence of operations on a pool (submit a
+// task, a batch, a range or a closure, with or without a failing task;
+// wait in each way; cancel; nest; close) and checks the invariants
+// afterwards: every accepted task ran exactly once (at most once where
+// Cancel or a failing range chunk skipped some), every future completed,
+// every panic and Goexit reached its future, a submit after Close panicked
+// with ErrClosed, and no goroutine was left behind.
 func FuzzPool(f *testing.F) {
 	f.Add([]byte{0, 0, 1, 10, 2, 3, 4})
 	f.Add([]byte{1, 5, 1, 200, 6, 2, 7, 3, 8, 0})
 	f.Add([]byte{2, 7, 7, 7, 1, 0, 1, 1, 2, 4, 5})
 	f.Add([]byte{0, 6, 6, 1, 255, 3, 8, 1, 3})
+	f.Add([]byte{1, 9, 40, 2, 9, 41, 10, 11, 2, 9, 99, 11, 4, 8})
+	f.Add([]byte{2, 1, 120, 11, 10, 11, 9, 7, 3, 2, 8, 10})
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		if len(ops) == 0 {
 			return
@@ -42,18 +55,20 @@ func FuzzPool(f *testing.F) {
 			}
 			return subs[len(subs)-1]
 		}
-		submit := func(n int, special func(i int) bool, goexit bool) {
+		submit := func(kind, n int, special func(i int) bool, goexit bool) {
 			s := &fuzzFuture{tallies: make([]tally, n), goexit: goexit}
-			fn := func(tl *tally) {
-				tl.runs.Add(1)
-				if special != nil && special(indexOf(s.tallies, tl)) {
+			run := func(i int) {
+				s.tallies[i].runs.Add(1)
+				if special != nil && special(i) {
 					if goexit {
 						runtime.Goexit()
 					}
 					panic("fuzz")
 				}
 			}
+			fn := func(tl *tally) { run(indexOf(s.tallies, tl)) }
 			s.failing = special != nil && n > 0
+			s.loose = s.failing && kind == kindRange
 			defer func() {
 				if v := recover(); v != nil {
 					err, ok := v.(error)
@@ -62,9 +77,18 @@ func FuzzPool(f *testing.F) {
 					}
 				}
 			}()
-			if n == 1 {
+			switch {
+			case kind == kindRange:
+				s.f = zeropool.SubmitRange(p, n, func(lo, hi int) {
+					for i := lo; i < hi; i++ {
+						run(i)
+					}
+				})
+			case kind == kindGo:
+				s.f = p.Go(func() { run(0) })
+			case n == 1:
 				s.f = zeropool.Submit(p, fn, &s.tallies[0])
-			} else {
+			default:
 				s.f = zeropool.SubmitBatchUniform(p, fn, s.tallies)
 			}
 			if closed {
@@ -73,16 +97,16 @@ func FuzzPool(f *testing.F) {
 			subs = append(subs, s)
 		}
 		for i := 1; i < len(ops); i++ {
-			op := ops[i] % 9
+			op := ops[i] % 12
 			arg := 0
 			if i+1 < len(ops) {
 				arg = int(ops[i+1])
 			}
 			switch op {
 			case 0:
-				submit(1, nil, false)
+				submit(kindTasks, 1, nil, false)
 			case 1:
-				submit(arg*37%2000, nil, false)
+				submit(kindTasks, arg*37%2000, nil, false)
 				i++
 			case 2: // Wait, or WaitContext where Wait could run a Goexit here
 				if s := last(); s != nil {
@@ -95,7 +119,7 @@ func FuzzPool(f *testing.F) {
 						}
 					} else {
 						v := waitBounded(t, s.f)
-						if (v != nil) != s.failing {
+						if (v != nil) != s.failing && !s.cancel {
 							t.Fatalf("Wait panicked with %v; failing=%v", v, s.failing)
 						}
 					}
@@ -108,21 +132,21 @@ func FuzzPool(f *testing.F) {
 				if s := last(); s != nil {
 					ctx, cancel := context.WithCancel(context.Background())
 					cancel()
-					if err := s.f.WaitContext(ctx); err != nil && !errors.Is(err, context.Canceled) && !s.failing {
+					if err := s.f.WaitContext(ctx); err != nil && !errors.Is(err, context.Canceled) && !s.failing && !s.cancel {
 						t.Fatalf("WaitContext = %v", err)
 					}
 				}
 			case 5:
 				k := 1 + arg%50
-				submit(k, func(i int) bool { return i == arg%k }, false)
+				submit(kindTasks, k, func(i int) bool { return i == arg%k }, false)
 				i++
 			case 6:
 				k := 1 + arg%50
-				submit(k, func(i int) bool { return i == arg%k }, true)
+				submit(kindTasks, k, func(i int) bool { return i == arg%k }, true)
 				i++
 			case 7: // nested: a task submits to the pool and waits
 				if closed {
-					submit(1, nil, false)
+					submit(kindTasks, 1, nil, false)
 					break
 				}
 				child := make([]tally, 1+arg%20)
@@ -140,6 +164,21 @@ func FuzzPool(f *testing.F) {
 			case 8:
 				closeBounded(t, p)
 				closed = true
+			case 9: // a range, failing at one index when arg is odd
+				n := arg * 53 % 5000
+				var special func(int) bool
+				if arg%2 == 1 && n > 0 {
+					special = func(i int) bool { return i == arg%n }
+				}
+				submit(kindRange, n, special, false)
+				i++
+			case 10:
+				submit(kindGo, 1, nil, false)
+			case 11:
+				if s := last(); s != nil {
+					s.f.Cancel()
+					s.cancel, s.loose = true, true
+				}
 			}
 		}
 		closeBounded(t, p)
@@ -147,17 +186,28 @@ func FuzzPool(f *testing.F) {
 			if !s.f.IsComplete() {
 				t.Fatal("a future is not complete after Close")
 			}
-			checkOnce(t, "fuzz", s.tallies)
-			if s.failing {
+			if s.loose {
+				for i := range s.tallies {
+					if c := s.tallies[i].runs.Load(); c > 1 {
+						t.Fatalf("fuzz: task %d ran %d times", i, c)
+					}
+				}
+			} else {
+				checkOnce(t, "fuzz", s.tallies)
+			}
+			switch err := s.f.Err(); {
+			case s.cancel && errors.Is(err, zeropool.ErrCanceled):
+				// Cancel skipped tasks before any failed.
+			case s.failing:
 				var pe *zeropool.PanicError
-				if !errors.As(s.f.Err(), &pe) {
+				if !errors.As(err, &pe) {
 					t.Fatalf("failing future has Err %v", s.f.Err())
 				}
 				if s.goexit != errors.Is(pe, zeropool.ErrGoexit) {
 					t.Fatalf("Err = %v; goexit=%v", pe.Value, s.goexit)
 				}
-			} else if s.f.Err() != nil {
-				t.Fatalf("Err = %v on a future with no failing task", s.f.Err())
+			case err != nil:
+				t.Fatalf("Err = %v on a future with no failing task", err)
 			}
 		}
 		v := mustPanic(t, func() { zeropool.Submit(p, count, new(tally)) })

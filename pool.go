@@ -84,6 +84,7 @@ type Pool struct {
 	runSplit int64 // a worker takes 1/runSplit of the single tasks it sees
 	lockOS   bool
 	global   bool
+	onPanic  func(*PanicError) // WithPanicHandler's h, or nil
 
 	closeOnce sync.Once
 	wg        sync.WaitGroup
@@ -100,6 +101,7 @@ type Option func(*config)
 type config struct {
 	workers int
 	lockOS  bool
+	onPanic func(*PanicError)
 }
 
 // WithWorkers sets the number of worker goroutines; New panics if n < 1.
@@ -109,6 +111,14 @@ func WithWorkers(n int) Option { return func(c *config) { c.workers = n } }
 // runtime.LockOSThread when on is true. The default is false: see the
 // README for the measurements behind it.
 func WithLockOSThread(on bool) Option { return func(c *config) { c.lockOS = on } }
+
+// WithPanicHandler has the pool call h once for every task that panics or
+// calls runtime.Goexit, on the goroutine that ran the task, after the
+// failure is recorded in the task's future. It is how a panic in a task
+// nobody waits on is seen. A panic in h itself is recovered and dropped.
+func WithPanicHandler(h func(*PanicError)) Option {
+	return func(c *config) { c.onPanic = h }
+}
 
 // New starts a pool with runtime.GOMAXPROCS(0) workers unless an option
 // says otherwise.
@@ -120,7 +130,7 @@ func New(opts ...Option) *Pool {
 	if c.workers < 1 {
 		panic(fmt.Sprintf("zeropool: WithWorkers(%d): a pool needs at least one worker", c.workers))
 	}
-	p := &Pool{workers: c.workers, lockOS: c.lockOS, split: 2 * int64(c.workers+1), runSplit: int64(c.workers)}
+	p := &Pool{workers: c.workers, lockOS: c.lockOS, onPanic: c.onPanic, split: 2 * int64(c.workers+1), runSplit: int64(c.workers)}
 	p.q.init()
 	p.work.L = &p.mu
 	p.wg.Add(c.workers)
@@ -166,6 +176,17 @@ func (p *Pool) Close() {
 		// run, whoever claimed it.
 		p.wg.Wait()
 	})
+}
+
+// report hands pe to the panic handler, if the pool has one.
+func (p *Pool) report(pe *PanicError) {
+	if p.onPanic == nil {
+		return
+	}
+	// A panic escaping h here would take down a worker, or the waiter's
+	// goroutine in the middle of running its own tasks.
+	defer func() { _ = recover() }()
+	p.onPanic(pe)
 }
 
 // stopRecord is what Close publishes behind the last accepted record. It

@@ -28,7 +28,7 @@ var lockModes = []struct {
 func newPool(t testing.TB, opts ...zeropool.Option) *zeropool.Pool {
 	t.Helper()
 	p := zeropool.New(opts...)
-	t.Cleanup(p.Close)
+	t.Cleanup(func() { closeBounded(t, p) })
 	return p
 }
 
@@ -690,6 +690,14 @@ func TestCloseDrainsAndStops(t *testing.T) {
 			if err, ok := v.(error); !ok || !errors.Is(err, zeropool.ErrClosed) {
 				t.Fatalf("empty batch after Close panicked with %v; want ErrClosed", v)
 			}
+			v = mustPanic(t, func() { zeropool.SubmitRange(p, 10, func(int, int) {}) })
+			if err, ok := v.(error); !ok || !errors.Is(err, zeropool.ErrClosed) {
+				t.Fatalf("SubmitRange after Close panicked with %v; want ErrClosed", v)
+			}
+			v = mustPanic(t, func() { p.Go(func() {}) })
+			if err, ok := v.(error); !ok || !errors.Is(err, zeropool.ErrClosed) {
+				t.Fatalf("Go after Close panicked with %v; want ErrClosed", v)
+			}
 		})
 	}
 }
@@ -815,6 +823,9 @@ func TestBadInputPanics(t *testing.T) {
 		{"SubmitRawBatch n<0", "zeropool: SubmitRawBatch: negative task count", func() { p.SubmitRawBatch(rawNop, unsafe.Pointer(&x), 8, -1) }},
 		{"SubmitRawBatch nil base", "zeropool: SubmitRawBatch: nil base with n > 0", func() { p.SubmitRawBatch(rawNop, nil, 8, 2) }},
 		{"nil pool", "zeropool: submit to a nil *Pool", func() { zeropool.Submit((*zeropool.Pool)(nil), nop, &x) }},
+		{"SubmitRange nil fn", "zeropool: SubmitRange: nil func", func() { zeropool.SubmitRange(p, 10, nil) }},
+		{"SubmitRange n<0", "zeropool: SubmitRange: negative n (-1)", func() { zeropool.SubmitRange(p, -1, func(int, int) {}) }},
+		{"Go nil", "zeropool: Go: nil func", func() { p.Go(nil) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,9 @@
 package zeropool
 
-import "unsafe"
+import (
+	"fmt"
+	"unsafe"
+)
 
 // Submit queues fn(params) and returns its future.
 //
@@ -17,7 +20,7 @@ func Submit[T any](p *Pool, fn func(*T), params *T) *TaskFuture {
 	if params == nil {
 		panic("zeropool: Submit: nil params")
 	}
-	return p.submit(rawFunc(fn), unsafe.Pointer(params), 0, 1)
+	return p.submit(rawFunc(fn), unsafe.Pointer(params), 0, 1, nil)
 }
 
 // SubmitBatchUniform queues fn(&params[i]) for every i as one record and
@@ -31,7 +34,7 @@ func SubmitBatchUniform[T any](p *Pool, fn func(*T), params []T) *TaskFuture {
 		panic("zeropool: SubmitBatchUniform: nil func")
 	}
 	var zero T
-	return p.submit(rawFunc(fn), unsafe.Pointer(unsafe.SliceData(params)), unsafe.Sizeof(zero), len(params))
+	return p.submit(rawFunc(fn), unsafe.Pointer(unsafe.SliceData(params)), unsafe.Sizeof(zero), len(params), nil)
 }
 
 // SubmitRaw is Submit without types: fn receives params unchanged.
@@ -42,7 +45,7 @@ func (p *Pool) SubmitRaw(fn func(unsafe.Pointer), params unsafe.Pointer) *TaskFu
 	if params == nil {
 		panic("zeropool: SubmitRaw: nil params")
 	}
-	return p.submit(fn, params, 0, 1)
+	return p.submit(fn, params, 0, 1, nil)
 }
 
 // SubmitRawBatch queues fn(base + i*stride) for i in [0, n) as one record.
@@ -57,8 +60,49 @@ func (p *Pool) SubmitRawBatch(fn func(unsafe.Pointer), base unsafe.Pointer, stri
 	case base == nil && n > 0:
 		panic("zeropool: SubmitRawBatch: nil base with n > 0")
 	}
-	return p.submit(fn, base, stride, n)
+	return p.submit(fn, base, stride, n, nil)
 }
+
+// SubmitRange queues a parallel loop over [0, n) as one record and returns
+// its future: fn is called on disjoint half-open chunks [lo, hi) that
+// together cover [0, n) exactly once, claimed by the workers and by a
+// goroutine waiting on the future, large chunks first and small ones at
+// the end. The loop over a chunk is fn's own, so the compiler can inline
+// and optimise its body: there is no call per index.
+//
+// n == 0 returns a completed future and never calls fn. A chunk that
+// panics stops at the panic; every other chunk still runs, and Wait
+// panics as for a batch. For a minimum chunk of g indices, loop over
+// blocks of g (see the example).
+//
+// SubmitRange panics with a "zeropool:" message if fn is nil or n < 0, and
+// with an error wrapping ErrClosed if p is closed.
+func SubmitRange(p *Pool, n int, fn func(lo, hi int)) *TaskFuture {
+	switch {
+	case fn == nil:
+		panic("zeropool: SubmitRange: nil func")
+	case n < 0:
+		panic(fmt.Sprintf("zeropool: SubmitRange: negative n (%d)", n))
+	}
+	return p.submit(nil, nil, 0, n, fn)
+}
+
+// Go queues the closure fn as a single task and returns its future. It
+// allocates nothing beyond what fn itself needs; the pool keeps fn
+// reachable until it has run. Go panics with a "zeropool:" message if fn
+// is nil, and with an error wrapping ErrClosed if p is closed.
+func (p *Pool) Go(fn func()) *TaskFuture {
+	if fn == nil {
+		panic("zeropool: Go: nil func")
+	}
+	// A func value is one pointer, to its closure (or, for a function
+	// with no captures, to a static one); the record keeps that pointer
+	// as its params, where the garbage collector sees it.
+	return p.submit(callClosure, *(*unsafe.Pointer)(unsafe.Pointer(&fn)), 0, 1, nil)
+}
+
+// callClosure calls the func() whose closure pointer is c.
+func callClosure(c unsafe.Pointer) { (*(*func())(unsafe.Pointer(&c)))() }
 
 // rawFunc views fn as the untyped func the records hold.
 //
@@ -71,12 +115,14 @@ func rawFunc[T any](fn func(*T)) func(unsafe.Pointer) {
 	return *(*func(unsafe.Pointer))(unsafe.Pointer(&fn))
 }
 
-func (p *Pool) submit(fn func(unsafe.Pointer), base unsafe.Pointer, stride uintptr, n int) *TaskFuture {
+// submit queues n tasks: fn(base + i*stride) for i in [0, n), or, when
+// body is not nil (and fn is nil), body over chunks of [0, n).
+func (p *Pool) submit(fn func(unsafe.Pointer), base unsafe.Pointer, stride uintptr, n int, body func(lo, hi int)) *TaskFuture {
 	if p == nil {
 		panic("zeropool: submit to a nil *Pool")
 	}
 	// This early check only keeps a closed pool's queue from growing with
-	// refused records; the check that decides is the one after push.
+	// refused records; the check that decides is the one after publish.
 	if p.closed.Load() {
 		panic(errSubmitClosed)
 	}
@@ -85,10 +131,10 @@ func (p *Pool) submit(fn func(unsafe.Pointer), base unsafe.Pointer, stride uintp
 	}
 	slot := p.q.reserve()
 	var f *TaskFuture
-	if n == 1 {
+	if n == 1 && body == nil {
 		f = slot
 	} else {
-		b := &batchTask{stride: stride}
+		b := &batchTask{stride: stride, body: body}
 		f = &b.TaskFuture
 	}
 	f.fn, f.base, f.n, f.pool = fn, base, n, p

@@ -59,11 +59,21 @@ type extra struct {
 	done chan struct{}
 }
 
-// batchTask is the record of a batch of two or more tasks.
+// batchTask is the record of a batch of two or more tasks, or of a range.
 type batchTask struct {
 	TaskFuture
 	stride uintptr // set before publish, read-only after
+
+	// body is the loop body of a range (see SubmitRange), whose record
+	// has a nil fn (see isRange). Set before publish; cleared, like fn,
+	// by the finish that completes the record.
+	body func(lo, hi int)
 }
+
+// isRange reports whether t is the record of a range: a batch record (not
+// a slot, whose link points at itself) with no fn. Only meaningful while
+// t has unfinished tasks: finish clears fn.
+func (t *task) isRange() bool { return t.fn == nil && t.link.Load() == nil }
 
 // stride returns the distance between the params of t's tasks.
 func (t *task) stride() uintptr {
@@ -135,30 +145,48 @@ func (t *task) runChunk(next, lo, hi int, w *worker) {
 }
 
 // runFrom runs tasks i, i+1, ... hi-1 and returns the index after the last
-// one run: hi, or one past a task that panicked.
+// one run: hi, or one past a task that panicked. A chunk of a range is one
+// call, so a panic ends the whole chunk.
 func (t *task) runFrom(i, lo, hi int, w *worker) (next int) {
 	defer func() {
 		if i < hi {
 			// Task i did not return. recover is nil only when it called
 			// runtime.Goexit, which no defer can stop.
+			resume := i + 1
+			if t.isRange() {
+				resume = hi // a range chunk: nothing of it to resume
+			}
 			if r := recover(); r != nil {
-				t.fail(r)
-				next = i + 1
+				t.pool.report(t.fail(r))
+				next = resume
 			} else {
-				t.fail(ErrGoexit)
-				t.pool.afterGoexit(t, i+1, lo, hi, w)
+				t.pool.report(t.fail(ErrGoexit))
+				t.pool.afterGoexit(t, resume, lo, hi, w)
 			}
 		}
 	}()
-	fn, base, stride := t.fn, t.base, t.stride()
+	fn := t.fn
+	if t.isRange() {
+		// A range record is the first field of a batchTask (see
+		// Pool.submit), so this conversion stays inside the allocation
+		// t points into.
+		(*batchTask)(unsafe.Pointer(t)).body(i, hi)
+		i = hi // tells the deferred call the chunk returned
+		return hi
+	}
+	base, stride := t.base, t.stride()
 	for ; i < hi; i++ {
 		fn(unsafe.Add(base, uintptr(i)*stride))
 	}
 	return hi
 }
 
-func (t *task) fail(v any) {
-	t.extras().err.CompareAndSwap(nil, &PanicError{Value: v, Stack: debug.Stack()})
+// fail records v as a failure of t, if it is the first, and returns it as
+// a *PanicError either way.
+func (t *task) fail(v any) *PanicError {
+	pe := &PanicError{Value: v, Stack: debug.Stack()}
+	t.extras().err.CompareAndSwap(nil, pe)
+	return pe
 }
 
 // finish accounts for k tasks that have run.
@@ -166,8 +194,11 @@ func (t *task) finish(k int) {
 	if t.finished.Add(int64(k)) != int64(t.n) {
 		return
 	}
-	// Every claim has finished, so nobody reads fn or base again: drop
-	// them, so the pool no longer keeps the caller's params alive.
+	// Every claim has finished, so nobody reads fn, base or body again:
+	// drop them, so the pool no longer keeps the caller's params alive.
+	if t.isRange() {
+		(*batchTask)(unsafe.Pointer(t)).body = nil
+	}
 	t.fn, t.base = nil, nil
 	if x := t.ext.Load(); x != nil {
 		close(x.done)
