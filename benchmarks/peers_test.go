@@ -10,6 +10,7 @@ import (
 
 	"github.com/alitto/pond/v2"
 	"github.com/panjf2000/ants/v2"
+	"github.com/sourcegraph/conc/iter"
 	"github.com/sourcegraph/conc/pool"
 	"github.com/zeropool/zeropool"
 	"golang.org/x/sync/errgroup"
@@ -146,6 +147,99 @@ func BenchmarkIndividualTasks(b *testing.B) {
 			results := make([]uint64, taskCount)
 			for i := range results {
 				futures[i] = zeropool.Submit(p, func(r *uint64) { *r = 42 }, &results[i])
+			}
+			for _, f := range futures {
+				f.Wait()
+			}
+		}
+	})
+	benchEach(b, runners[1:], func(results []uint64) func(int) {
+		return func(i int) { results[i] = 42 }
+	})
+}
+
+// rangeLen is B8's loop length; rangeChunk the block a hand-chunked loop
+// hands to each task of pond and errgroup, the way their users split a
+// loop (a task per element would be hopeless at this size).
+const (
+	rangeLen   = 1 << 20
+	rangeChunk = 1 << 14
+)
+
+// hashRange is bench_test.go's B8 body again, one compiled copy for every
+// contender here.
+//
+//go:noinline
+func hashRange(out []uint32, lo, hi int) {
+	for i := lo; i < hi; i++ {
+		x := uint32(i) * 2654435761
+		out[i] = x ^ x>>15
+	}
+}
+
+// B8 on every pool that has a way to run a loop: a hash into 1,048,576
+// uint32s. zeropool: SubmitRange; conc: iter.ForEachIdx (a call per
+// element); pond and errgroup: blocks of rangeChunk, one task each.
+func BenchmarkRange(b *testing.B) {
+	out := make([]uint32, rangeLen)
+	b.Run("pool=zeropool", func(b *testing.B) {
+		p := zeropool.New()
+		defer p.Close()
+		body := func(lo, hi int) { hashRange(out, lo, hi) }
+		b.ReportAllocs()
+		for b.Loop() {
+			zeropool.SubmitRange(p, rangeLen, body).Wait()
+		}
+	})
+	b.Run("pool=conc", func(b *testing.B) {
+		it := iter.Iterator[uint32]{MaxGoroutines: runtime.GOMAXPROCS(0)}
+		b.ReportAllocs()
+		for b.Loop() {
+			it.ForEachIdx(out, func(i int, _ *uint32) { hashRange(out, i, i+1) })
+		}
+	})
+	b.Run("pool=pond", func(b *testing.B) {
+		p := pond.NewPool(runtime.GOMAXPROCS(0))
+		defer p.StopAndWait()
+		b.ReportAllocs()
+		for b.Loop() {
+			g := p.NewGroup()
+			for lo := 0; lo < rangeLen; lo += rangeChunk {
+				g.Submit(func() { hashRange(out, lo, lo+rangeChunk) })
+			}
+			if err := g.Wait(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("pool=errgroup", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var g errgroup.Group
+			g.SetLimit(runtime.GOMAXPROCS(0))
+			for lo := 0; lo < rangeLen; lo += rangeChunk {
+				g.Go(func() error { hashRange(out, lo, lo+rangeChunk); return nil })
+			}
+			if err := g.Wait(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// B9 on every pool: 1000 closures, each writing its result. zeropool
+// waits on each of its 1000 futures (Pool.Go); the others wait once for
+// all, their cheapest way.
+func BenchmarkClosures(b *testing.B) {
+	b.Run("pool=zeropool", func(b *testing.B) {
+		p := zeropool.New()
+		defer p.Close()
+		futures := make([]*zeropool.TaskFuture, taskCount)
+		b.ReportAllocs()
+		for b.Loop() {
+			results := make([]uint64, taskCount)
+			for i := range results {
+				futures[i] = p.Go(func() { results[i] = 42 })
 			}
 			for _, f := range futures {
 				f.Wait()
