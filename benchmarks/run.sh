@@ -18,4 +18,7 @@ go tool benchstat -col /pool "$out/zeropool.txt"
 go tool benchstat -col /pool "$out/peers.txt"
 
 go run ./chart < "$out/zeropool.txt" > batchsize.svg
-echo "wrote benchmarks/batchsize.svg" >&2
+# The peers' zeropool lines would duplicate the library's.
+(grep '^BenchmarkRange' "$out/zeropool.txt"; grep '^BenchmarkRange' "$out/peers.txt" | grep -v 'pool=zeropool') |
+	go run ./chart -range > range.svg
+echo "wrote benchmarks/batchsize.svg and benchmarks/range.svg" >&2

@@ -1,13 +1,16 @@
 // Command chart turns the output of the root module's BenchmarkBatchSize
 // (go test -bench BatchSize) into an SVG of ns/task against batch size, one
 // line per pool, on log-log axes. The median of the runs of each point is
-// plotted.
+// plotted. With -range, it draws BenchmarkRange instead (the library's and
+// this module's peers' lines, concatenated) as one bar per pool.
 //
 //	go test -run '^$' -bench BatchSize -count 6 .. | go run ./chart > batchsize.svg
+//	cat lib.txt peers.txt | go run ./chart -range > range.svg
 package main
 
 import (
 	"bufio"
+	"flag"
 	"fmt"
 	"io"
 	"log"
@@ -32,6 +35,19 @@ var series = []struct{ pool, colour string }{
 }
 
 func main() {
+	ranges := flag.Bool("range", false, "draw BenchmarkRange as bars")
+	flag.Parse()
+	if *ranges {
+		runs, err := parseRange(os.Stdin)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if len(runs) == 0 {
+			log.Fatal("no BenchmarkRange ns/op lines on stdin")
+		}
+		renderBars(os.Stdout, runs)
+		return
+	}
 	points, err := parse(os.Stdin)
 	if err != nil {
 		log.Fatal(err)
