@@ -4,8 +4,9 @@
 //
 // A task is a func(*T) and a *T of params. Submit queues one; SubmitBatchUniform
 // queues fn(&params[i]) for a whole slice as a single record, which the
-// workers (and the goroutine waiting on it) claim in chunks. Each submission
-// returns a *TaskFuture to wait on.
+// workers (and the goroutine waiting on it) claim in chunks. SubmitRange
+// runs a parallel loop over an index range the same way, and Pool.Go runs
+// a closure. Each submission returns a *TaskFuture to wait on, or cancel.
 //
 // # Params and lifetimes
 //
@@ -43,7 +44,7 @@ import (
 // A Pool runs tasks on a fixed set of worker goroutines that share one FIFO
 // queue. Idle workers sleep; an idle pool uses no CPU.
 //
-// A submission costs at most one allocation (for a single task, 1/31 of
+// A submission costs at most one allocation (for a single task, 1/62 of
 // one) and a few atomic operations whatever its size, and a task of a
 // batch costs a few nanoseconds on top of its own work (see the README for
 // measurements): batches of small tasks are what it is best at. A Pool
@@ -52,8 +53,9 @@ type Pool struct {
 	q queue
 
 	// closed goes from false to true once, when Close begins. A submit
-	// reads it after its push (see submit); Close sets it before pushing
-	// sentinel, so a submit that reads false pushed ahead of sentinel.
+	// reads it after its publish (see submit); Close sets it before it
+	// reserves the slot of stopRecord, so a submit that reads false has
+	// its slot ahead of that one.
 	closed atomic.Bool
 	_      [cacheLine - 1]byte
 

@@ -46,7 +46,7 @@ func (p *Pool) park(searching bool) (exit bool) {
 		}
 		if p.stoppedLocked() {
 			// Others may have gone back to sleep after Close's
-			// Broadcast, while the sentinel was not yet reached.
+			// Broadcast, while stopRecord was not yet reached.
 			p.idle.Add(-1)
 			p.work.Broadcast()
 			return true
