@@ -519,43 +519,50 @@ func TestWaitRunsOnlyItsOwnTasks(t *testing.T) {
 
 // TestCloseWaitsForWaiterChunks: a task claimed by a goroutine in Wait,
 // not by a worker, is accepted work too, and Close must not return before
-// it has finished.
+// it has finished: a single task, and the first task of a batch whose last
+// one the worker takes (and so moves the queue past the batch).
 func TestCloseWaitsForWaiterChunks(t *testing.T) {
-	p := newPool(t, zeropool.WithWorkers(1))
-	release := blockWorkers(t, p)
-	gate := make(chan struct{})
-	var gateOnce sync.Once
-	openGate := func() { gateOnce.Do(func() { close(gate) }) }
-	t.Cleanup(openGate)
-	started := make(chan struct{})
-	var finished atomic.Bool
-	f := zeropool.Submit(p, func(*int) {
-		close(started)
-		<-gate
-		finished.Store(true)
-	}, new(int))
-	go func() { defer func() { recover() }(); f.Wait() }() // the worker is busy: this waiter claims the task
-	select {
-	case <-started:
-	case <-time.After(bound):
-		t.Fatal("the waiter did not start the task")
-	}
-	release() // the worker is free; only the waiter's task is left
-	closed := make(chan struct{})
-	go func() { defer close(closed); p.Close() }()
-	select {
-	case <-closed:
-		t.Fatal("Close returned while a waiter was still running a task it claimed")
-	case <-time.After(50 * time.Millisecond):
-	}
-	openGate()
-	select {
-	case <-closed:
-	case <-time.After(bound):
-		t.Fatalf("Close did not return after the waiter's task finished: %s", p.DebugState())
-	}
-	if !finished.Load() {
-		t.Fatal("Close returned before the waiter's task finished")
+	for _, size := range []int{1, 2} {
+		t.Run(fmt.Sprintf("batch=%d", size), func(t *testing.T) {
+			p := newPool(t, zeropool.WithWorkers(1))
+			release := blockWorkers(t, p)
+			gate := make(chan struct{})
+			var gateOnce sync.Once
+			openGate := func() { gateOnce.Do(func() { close(gate) }) }
+			t.Cleanup(openGate)
+			started := make(chan struct{})
+			var finished atomic.Bool
+			f := zeropool.SubmitBatchUniform(p, func(i *int) {
+				if *i == 0 {
+					close(started)
+					<-gate
+					finished.Store(true)
+				}
+			}, []int{0, 1}[:size])
+			go func() { defer func() { _ = recover() }(); f.Wait() }() // the worker is busy: this waiter claims task 0
+			select {
+			case <-started:
+			case <-time.After(bound):
+				t.Fatal("the waiter did not start the task")
+			}
+			release() // the worker is free; only the waiter's task is left running
+			closed := make(chan struct{})
+			go func() { defer close(closed); p.Close() }()
+			select {
+			case <-closed:
+				t.Fatal("Close returned while a waiter was still running a task it claimed")
+			case <-time.After(50 * time.Millisecond):
+			}
+			openGate()
+			select {
+			case <-closed:
+			case <-time.After(bound):
+				t.Fatalf("Close did not return after the waiter's task finished: %s", p.DebugState())
+			}
+			if !finished.Load() {
+				t.Fatal("Close returned before the waiter's task finished")
+			}
+		})
 	}
 }
 

@@ -165,8 +165,10 @@ func (p *Pool) refuse(f *TaskFuture) {
 	// Claiming every task makes f spent: nobody can run it now.
 	if f.cursor.CompareAndSwap(0, int64(f.n)) {
 		// Finished too: f's slot is published, and whoever sweeps or
-		// passes it must see a record with nothing left to run.
-		f.finished.Store(int64(f.n))
+		// passes it must see a record with nothing left to run. A worker
+		// may have passed it already and be waiting for it to finish:
+		// finish, unlike a plain store, wakes it.
+		f.finish(f.n)
 		panic(errSubmitClosed)
 	}
 }

@@ -157,7 +157,8 @@ func (p *Pool) loop(w *worker) {
 		if !ok || hi == rec.n {
 			// Spent, or we took the last chunk: move pop past it now
 			// rather than leave the next worker to find it spent.
-			if b.pop.CompareAndSwap(i, i+1) && !ok {
+			// Waiters may still run chunks of it: note it for Close.
+			if b.pop.CompareAndSwap(i, i+1) {
 				w.pass(rec)
 			}
 		}
