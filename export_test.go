@@ -50,7 +50,7 @@ func (q *Queue) TakeRun(limit int64) (items []*Item, nonempty bool) {
 		return nil, true
 	}
 	for j := i; j < i+k; j++ {
-		if s := &b.slots[j]; s.cursor.CompareAndSwap(0, 1) {
+		if s := &b.slots[j]; s.claimOne() {
 			items = append(items, (*Item)(s.base))
 			s.finish(1)
 		}
@@ -61,7 +61,7 @@ func (q *Queue) TakeRun(limit int64) (items []*Item, nonempty bool) {
 // ClaimOwn claims slot s as its waiter does and finishes it. It returns
 // s's item if the claim won.
 func (q *Queue) ClaimOwn(s *TaskFuture) *Item {
-	if !s.cursor.CompareAndSwap(0, 1) {
+	if !s.claimOne() {
 		return nil
 	}
 	it := (*Item)(s.base)

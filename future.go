@@ -105,7 +105,7 @@ func (f *TaskFuture) help() {
 	t := &f.task
 	if t.n == 1 {
 		// A single task: one claim against the workers, no chunk sums.
-		if t.cursor.CompareAndSwap(0, 1) {
+		if t.claimOne() {
 			t.runChunk(0, 0, 1, nil)
 		}
 		return

@@ -519,11 +519,14 @@ func TestWaitRunsOnlyItsOwnTasks(t *testing.T) {
 
 // TestCloseWaitsForWaiterChunks: a task claimed by a goroutine in Wait,
 // not by a worker, is accepted work too, and Close must not return before
-// it has finished: a single task, and the first task of a batch whose last
-// one the worker takes (and so moves the queue past the batch).
+// it has finished: a single task; the first task of a batch whose last one
+// the worker takes (and so moves the queue past the batch); and a single
+// task while later submits fill blocks (each new block sweeps the queue's
+// finished front, which must stop at the running task).
 func TestCloseWaitsForWaiterChunks(t *testing.T) {
-	for _, size := range []int{1, 2} {
-		t.Run(fmt.Sprintf("batch=%d", size), func(t *testing.T) {
+	for _, tc := range []struct{ size, later int }{{1, 0}, {2, 0}, {1, 3 * zeropool.BlockSlots}} {
+		size := tc.size
+		t.Run(fmt.Sprintf("batch=%d/later=%d", tc.size, tc.later), func(t *testing.T) {
 			p := newPool(t, zeropool.WithWorkers(1))
 			release := blockWorkers(t, p)
 			gate := make(chan struct{})
@@ -544,6 +547,9 @@ func TestCloseWaitsForWaiterChunks(t *testing.T) {
 			case <-started:
 			case <-time.After(bound):
 				t.Fatal("the waiter did not start the task")
+			}
+			for range tc.later {
+				zeropool.Submit(p, func(*int) {}, new(int))
 			}
 			release() // the worker is free; only the waiter's task is left running
 			closed := make(chan struct{})

@@ -301,3 +301,46 @@ func liveHeap() uint64 {
 	runtime.ReadMemStats(&ms)
 	return ms.HeapAlloc
 }
+
+// TestSingleTasksExactlyOnce races the two ways a single task is claimed:
+// by a worker, in a run of slots it took from the queue, and by its own
+// waiter, directly. Goroutines submit singles in bursts and wait on them
+// in a varying order; every task must run exactly once.
+func TestSingleTasksExactlyOnce(t *testing.T) {
+	goroutines, rounds := 8, 400
+	if testing.Short() {
+		goroutines, rounds = 4, 100
+	}
+	p := newPool(t, zeropool.WithWorkers(2))
+	var wg sync.WaitGroup
+	errs := make(chan error, goroutines)
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(g), 2))
+			ts := make([]tally, 32)
+			fs := make([]*zeropool.TaskFuture, len(ts))
+			for range rounds {
+				for i := range ts {
+					ts[i].runs.Store(0)
+					fs[i] = zeropool.Submit(p, count, &ts[i])
+				}
+				for _, i := range rng.Perm(len(fs)) {
+					fs[i].Wait()
+				}
+				for i := range ts {
+					if c := ts[i].runs.Load(); c != 1 {
+						errs <- fmt.Errorf("task %d ran %d times", i, c)
+						return
+					}
+				}
+			}
+		}()
+	}
+	waitGroupBounded(t, &wg, "submitters")
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}

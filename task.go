@@ -108,6 +108,11 @@ func (t *task) failure() *PanicError {
 	return nil
 }
 
+// claimOne claims the task of a single-task slot, against the workers
+// whose runs include the slot and against its waiter: exactly one caller
+// ever gets true.
+func (t *task) claimOne() bool { return t.cursor.CompareAndSwap(0, 1) }
+
 // done reports whether every task of t has finished.
 func (t *task) done() bool { return t.finished.Load() == int64(t.n) }
 

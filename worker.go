@@ -116,7 +116,7 @@ func (p *Pool) runSlots(w *worker) {
 	for w.next < w.end {
 		t := &w.b.slots[w.next]
 		w.next++
-		if t.cursor.CompareAndSwap(0, 1) {
+		if t.claimOne() {
 			t.runChunk(0, 0, 1, w)
 		} else {
 			w.pass(&t.task) // its waiter claimed it
