@@ -53,21 +53,28 @@ func TestParamsLifetime(t *testing.T) {
 			if *out != 1<<16 {
 				t.Fatalf("task wrote %d; want %d", *out, 1<<16)
 			}
-			deadline := time.Now().Add(bound)
-			for {
-				runtime.GC()
-				select {
-				case <-collected:
-					runtime.KeepAlive(f)
-					return
-				default:
-				}
-				if time.Now().After(deadline) {
-					t.Fatal("params still reachable after their task ran")
-				}
-				time.Sleep(time.Millisecond)
-			}
+			mustBeCollected(t, collected, "params still reachable after their task ran")
+			runtime.KeepAlive(f)
 		})
+	}
+}
+
+// mustBeCollected runs the garbage collector until collected is closed (by
+// a finalizer), failing with msg if that takes past bound.
+func mustBeCollected(t testing.TB, collected <-chan struct{}, msg string) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
+	for {
+		runtime.GC()
+		select {
+		case <-collected:
+			return
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(msg)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
