@@ -88,9 +88,10 @@ func SubmitRange(p *Pool, n int, fn func(lo, hi int)) *TaskFuture {
 }
 
 // Go queues the closure fn as a single task and returns its future. It
-// allocates nothing beyond what fn itself needs; the pool keeps fn
-// reachable until it has run. Go panics with a "zeropool:" message if fn
-// is nil, and with an error wrapping ErrClosed if p is closed.
+// wraps nothing: beyond what fn itself needs, a call costs what Submit
+// does (a share of a block of records). The pool keeps fn reachable until
+// it has run. Go panics with a "zeropool:" message if fn is nil, and with
+// an error wrapping ErrClosed if p is closed.
 func (p *Pool) Go(fn func()) *TaskFuture {
 	if fn == nil {
 		panic("zeropool: Go: nil func")
