@@ -163,21 +163,11 @@ func TestSubmitRangeAllocsConstant(t *testing.T) {
 func TestGoKeepsClosureAlive(t *testing.T) {
 	p := newPool(t, zeropool.WithWorkers(1))
 	release := blockWorkers(t, p)
-	collected := make(chan struct{})
 	out := new(int)
-	f := func() *zeropool.TaskFuture {
-		b := &bigParams{out: out}
-		runtime.SetFinalizer(b, func(*bigParams) { close(collected) })
+	f, collected := submitTracked(out, func(b *bigParams) *zeropool.TaskFuture {
 		return p.Go(func() { writeLen(b) })
-	}()
-	for range 3 {
-		runtime.GC()
-	}
-	select {
-	case <-collected:
-		t.Fatal("a queued closure's captures were collected before it ran")
-	default:
-	}
+	})
+	mustNotBeCollected(t, collected, "a queued closure's captures were collected before it ran")
 	release()
 	mustComplete(t, f)
 	if *out != 1<<16 {

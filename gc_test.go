@@ -29,21 +29,11 @@ func TestParamsLifetime(t *testing.T) {
 			watchdog(t, 2*bound)
 			p := newPool(t, zeropool.WithWorkers(1))
 			release := blockWorkers(t, p)
-			collected := make(chan struct{})
 			out := new(int)
-			f := func() *zeropool.TaskFuture {
-				b := &bigParams{out: out}
-				runtime.SetFinalizer(b, func(*bigParams) { close(collected) })
+			f, collected := submitTracked(out, func(b *bigParams) *zeropool.TaskFuture {
 				return zeropool.Submit(p, writeLen, b)
-			}()
-			for range 3 {
-				runtime.GC()
-			}
-			select {
-			case <-collected:
-				t.Fatal("params collected before their task ran")
-			default:
-			}
+			})
+			mustNotBeCollected(t, collected, "params collected before their task ran")
 			if byWaiter {
 				f.Wait() // the only worker is blocked: this goroutine runs it
 			} else {
@@ -56,6 +46,29 @@ func TestParamsLifetime(t *testing.T) {
 			mustBeCollected(t, collected, "params still reachable after their task ran")
 			runtime.KeepAlive(f)
 		})
+	}
+}
+
+// submitTracked submits, through submit, params that nothing else
+// references and whose finalizer closes the returned channel.
+func submitTracked(out *int, submit func(*bigParams) *zeropool.TaskFuture) (*zeropool.TaskFuture, <-chan struct{}) {
+	collected := make(chan struct{})
+	b := &bigParams{out: out}
+	runtime.SetFinalizer(b, func(*bigParams) { close(collected) })
+	return submit(b), collected
+}
+
+// mustNotBeCollected runs the garbage collector and fails with msg if
+// collected is closed.
+func mustNotBeCollected(t testing.TB, collected <-chan struct{}, msg string) {
+	t.Helper()
+	for range 3 {
+		runtime.GC()
+	}
+	select {
+	case <-collected:
+		t.Fatal(msg)
+	default:
 	}
 }
 
