@@ -135,9 +135,9 @@ func BenchmarkHeavyCompute(b *testing.B) {
 	})
 }
 
-// B2 on every pool: 1000 separate submissions. zeropool waits on each of
-// its 1000 futures; the others wait once for all, their cheapest way.
-func BenchmarkIndividualTasks(b *testing.B) {
+// benchZeropoolEach runs pool=zeropool: per op, 1000 submissions made by
+// submit (the i-th writing results[i]), then a wait on each future.
+func benchZeropoolEach(b *testing.B, submit func(p *zeropool.Pool, results []uint64, i int) *zeropool.TaskFuture) {
 	b.Run("pool=zeropool", func(b *testing.B) {
 		p := zeropool.New()
 		defer p.Close()
@@ -146,12 +146,20 @@ func BenchmarkIndividualTasks(b *testing.B) {
 		for b.Loop() {
 			results := make([]uint64, taskCount)
 			for i := range results {
-				futures[i] = zeropool.Submit(p, func(r *uint64) { *r = 42 }, &results[i])
+				futures[i] = submit(p, results, i)
 			}
 			for _, f := range futures {
 				f.Wait()
 			}
 		}
+	})
+}
+
+// B2 on every pool: 1000 separate submissions. zeropool waits on each of
+// its 1000 futures; the others wait once for all, their cheapest way.
+func BenchmarkIndividualTasks(b *testing.B) {
+	benchZeropoolEach(b, func(p *zeropool.Pool, results []uint64, i int) *zeropool.TaskFuture {
+		return zeropool.Submit(p, func(r *uint64) { *r = 42 }, &results[i])
 	})
 	benchEach(b, runners[1:], func(results []uint64) func(int) {
 		return func(i int) { results[i] = 42 }
@@ -231,20 +239,8 @@ func BenchmarkRange(b *testing.B) {
 // waits on each of its 1000 futures (Pool.Go); the others wait once for
 // all, their cheapest way.
 func BenchmarkClosures(b *testing.B) {
-	b.Run("pool=zeropool", func(b *testing.B) {
-		p := zeropool.New()
-		defer p.Close()
-		futures := make([]*zeropool.TaskFuture, taskCount)
-		b.ReportAllocs()
-		for b.Loop() {
-			results := make([]uint64, taskCount)
-			for i := range results {
-				futures[i] = p.Go(func() { results[i] = 42 })
-			}
-			for _, f := range futures {
-				f.Wait()
-			}
-		}
+	benchZeropoolEach(b, func(p *zeropool.Pool, results []uint64, i int) *zeropool.TaskFuture {
+		return p.Go(func() { results[i] = 42 })
 	})
 	benchEach(b, runners[1:], func(results []uint64) func(int) {
 		return func(i int) { results[i] = 42 }
