@@ -23,7 +23,8 @@ type task struct {
 	link atomic.Pointer[task]
 
 	// fn, base, n and pool are written before publish hands t over and are
-	// read-only afterwards, except that fn and base are cleared by the
+	// read-only afterwards (fn is nil for a range, see isRange), except
+	// that fn and base are cleared by the
 	// goroutine whose finish completes t. Every reader of fn and base holds
 	// a claim, and every claim is finished before that.
 	fn   func(unsafe.Pointer)
@@ -31,9 +32,11 @@ type task struct {
 	n    int
 	pool *Pool
 
-	// cursor is the index of the first unclaimed task. claim moves it
-	// forward by CompareAndSwap; it never goes back. cursor >= n means
-	// every task is claimed, though some may still be running.
+	// cursor is the index of the first unclaimed task. claim, claimOne,
+	// Cancel and refuse move it forward by CompareAndSwap (the last two
+	// straight to n, claiming what is left so that it never runs); it
+	// never goes back. cursor >= n means every task is claimed, though
+	// some may still be running.
 	cursor atomic.Int64
 
 	// finished counts tasks that have run. Each claim's runner adds its
