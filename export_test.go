@@ -17,7 +17,7 @@ type Block struct{ b *block }
 
 func NewQueue() *Queue {
 	q := new(Queue)
-	q.q.init()
+	q.q.init(nil)
 	return q
 }
 
@@ -27,9 +27,9 @@ const BlockSlots = blockSlots
 // Push publishes a single-task slot carrying it and returns the slot, which
 // its waiter may claim with ClaimOwn.
 func (q *Queue) Push(it *Item) *TaskFuture {
-	s := q.q.reserve()
-	s.base, s.n = unsafe.Pointer(it), 1
-	publish(s, &s.task)
+	s, i := q.q.reserve()
+	s.base = unsafe.Pointer(it)
+	publish(s, i, &s.task)
 	return s
 }
 
@@ -87,7 +87,11 @@ func (p *Pool) DebugState() string {
 	case rec == &stopRecord:
 		desc = "stop"
 	case rec != nil:
-		desc = fmt.Sprintf("%p{n=%d cursor=%d finished=%d}", rec, rec.n, rec.cursor.Load(), rec.finished.Load())
+		if b := rec.batch(); b != nil {
+			desc = fmt.Sprintf("%p{n=%d cursor=%d finished=%d}", rec, b.n, b.cursor.Load(), b.finished.Load())
+		} else {
+			desc = fmt.Sprintf("%p{state=%#x}", rec, rec.state.Load())
+		}
 	}
 	return fmt.Sprintf("idle=%d searching=%d wakeups=%d closed=%v stopping=%v head=%p{pop=%d push=%d} front=%s tail=%p{push=%d}",
 		p.idle.Load(), p.searching.Load(), p.wakeups, p.closed.Load(), p.stopping,
@@ -104,15 +108,16 @@ func (p *Pool) QueueBlocks() int {
 }
 
 // RecordSize is the size of a queue record.
-const RecordSize = unsafe.Sizeof(task{})
+const RecordSize = unsafe.Sizeof(TaskFuture{})
+
+// BlockSize is the size of a queue block.
+const BlockSize = unsafe.Sizeof(block{})
 
 // TakeRecord hands out a slot as a submit would and publishes it spent, so
 // that the pool's workers pass it by.
 func (p *Pool) TakeRecord() unsafe.Pointer {
-	s := p.q.reserve()
-	s.n = 1
-	s.cursor.Store(1)
-	s.finished.Store(1)
-	publish(s, &s.task)
+	s, i := p.q.reserve()
+	// Published as spent, in one store.
+	s.state.Store(uint64(i) | pubOne | stClaimed | stFinished)
 	return unsafe.Pointer(s)
 }

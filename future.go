@@ -20,8 +20,12 @@ type TaskFuture struct {
 	task
 }
 
-// completed is the future of every empty batch.
-var completed = new(TaskFuture)
+// completed is the future of every empty batch: a single task that ran.
+var completed = func() *TaskFuture {
+	f := new(TaskFuture)
+	f.state.Store(stFinished)
+	return f
+}()
 
 // IsComplete reports whether every task of f has finished.
 func (f *TaskFuture) IsComplete() bool { return f.done() }
@@ -49,20 +53,12 @@ func (f *TaskFuture) Err() error {
 // including one running a task of f.
 func (f *TaskFuture) Cancel() {
 	t := &f.task
-	n := int64(t.n)
-	for {
-		c := t.cursor.Load()
-		if c >= n {
-			return // all claimed: nothing to skip (always so for empty batches)
-		}
-		// Claiming every task left is what keeps them from running.
-		if t.cursor.CompareAndSwap(c, n) {
-			// Recorded before finish, so that the completion the
-			// skipped tasks count towards publishes it.
-			t.extras().err.CompareAndSwap(nil, canceled)
-			t.finish(int(n - c))
-			return
-		}
+	// Claiming every task left is what keeps them from running.
+	if k := t.claimRest(false); k > 0 {
+		// Recorded before finish, so that the completion the skipped
+		// tasks count towards publishes it.
+		t.extras().err.CompareAndSwap(nil, canceled)
+		t.finish(k)
 	}
 }
 
@@ -103,7 +99,8 @@ func (f *TaskFuture) Wait() {
 // alive by the queue when no worker passes by.
 func (f *TaskFuture) help() {
 	t := &f.task
-	if t.n == 1 {
+	b := t.batch()
+	if b == nil {
 		// A single task: one claim against the workers, no chunk sums.
 		if t.claimOne() {
 			t.runChunk(0, 0, 1, nil)
@@ -117,9 +114,7 @@ func (f *TaskFuture) help() {
 		}
 		t.runChunk(lo, lo, hi, nil)
 	}
-	if t.n > 1 {
-		t.pool.q.dropSpent(t)
-	}
+	b.pool.q.dropSpent(t)
 }
 
 // WaitTimeout waits up to d for every task of f to finish and reports

@@ -44,8 +44,8 @@ import (
 // A Pool runs tasks on a fixed set of worker goroutines that share one FIFO
 // queue. Idle workers sleep; an idle pool uses no CPU.
 //
-// A submission costs at most one allocation (for a single task, 1/62 of
-// one) and a few atomic operations whatever its size, and a task of a
+// A submission costs at most one allocation (for a single task, 1/124
+// of one) and a few atomic operations whatever its size, and a task of a
 // batch costs a few nanoseconds on top of its own work (see the README for
 // measurements): batches of small tasks are what it is best at. A Pool
 // must not be copied.
@@ -133,7 +133,7 @@ func New(opts ...Option) *Pool {
 		panic(fmt.Sprintf("zeropool: WithWorkers(%d): a pool needs at least one worker", c.workers))
 	}
 	p := &Pool{workers: c.workers, lockOS: c.lockOS, onPanic: c.onPanic, split: 2 * int64(c.workers+1), runSplit: int64(c.workers)}
-	p.q.init()
+	p.q.init(p)
 	p.work.L = &p.mu
 	p.wg.Add(c.workers)
 	for range c.workers {
@@ -167,7 +167,8 @@ func (p *Pool) Close() {
 	}
 	p.closeOnce.Do(func() {
 		p.closed.Store(true)
-		publish(p.q.reserve(), &stopRecord)
+		s, i := p.q.reserve()
+		publish(s, i, &stopRecord)
 		p.mu.Lock()
 		p.stopping = true
 		p.work.Broadcast()

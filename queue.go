@@ -1,6 +1,9 @@
 package zeropool
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"unsafe"
+)
 
 // queue is the pool's single FIFO: a linked list of blocks of slots, in
 // the manner of crossbeam's SegQueue. A producer takes a slot with one
@@ -29,16 +32,17 @@ type queue struct {
 	// linked block.
 	tail atomic.Pointer[block]
 	_    [cacheLine - 8]byte
+
+	pool *Pool // the pool whose queue this is; in each block too
 }
 
-// cacheLine keeps the indices, the pool's counters and each slot on lines
-// of their own, so that producers, consumers and the goroutines running
-// neighbouring slots do not slow each other.
+// cacheLine keeps the indices and the pool's counters on lines of their
+// own, so that producers and consumers do not slow each other.
 const cacheLine = 64
 
 // blockSlots is how many slots a block holds: with its two header lines,
-// a block is 4 KiB.
-const blockSlots = 62
+// a block is 4 KiB. Slot indices fit in task.state's slotIndex bits.
+const blockSlots = 124
 
 // A block is a run of slots, taken by producers in index order and
 // consumed in the same order.
@@ -59,32 +63,39 @@ type block struct {
 	// CompareAndSwap of the producer that made it; it is set once more,
 	// to the block itself, when the block is retired (see retire).
 	next atomic.Pointer[block]
-	_    [cacheLine - 16]byte
+	pool *Pool // read-only: see task.pool
+	_    [cacheLine - 24]byte
 
+	// Two slots share a cache line. Keeping each on a line of its own
+	// (the first version) spared the goroutine running a slot the
+	// producer's writes to the next one, but doubled the memory a single
+	// task allocates, and the garbage collection that memory brought on
+	// cost more than the sharing does (see the README).
 	slots [blockSlots]TaskFuture
 }
 
-func (q *queue) init() {
-	b := new(block)
+func (q *queue) init(p *Pool) {
+	q.pool = p
+	b := &block{pool: p}
 	q.head.Store(b)
 	q.tail.Store(b)
 }
 
-// reserve hands out an unpublished slot that no other producer will get.
-// The caller must publish it (see publish), whatever happens: consumers
-// stop at an unpublished slot.
-func (q *queue) reserve() *TaskFuture {
+// reserve hands out an unpublished slot that no other producer will get,
+// and its index. The caller must publish it (see publish), whatever
+// happens: consumers stop at an unpublished slot.
+func (q *queue) reserve() (*TaskFuture, int64) {
 	for {
 		b := q.tail.Load()
 		i := b.push.Add(1) - 1
 		if i < blockSlots {
-			return &b.slots[i]
+			return &b.slots[i], i
 		}
 		// b is full: link a new block, or help move tail to the one
 		// linked already.
 		next := b.next.Load()
 		if next == nil {
-			nb := new(block)
+			nb := &block{pool: q.pool}
 			nb.push.Store(1) // slot 0 is ours if nb is linked
 			// This CAS publishes nb to producers and consumers. If it
 			// fails, another producer's block is linked: nb is dropped
@@ -93,7 +104,7 @@ func (q *queue) reserve() *TaskFuture {
 				q.tail.CompareAndSwap(b, nb)
 				// Once a block, retire what waiters have finished.
 				q.sweep()
-				return &nb.slots[0]
+				return &nb.slots[0], 0
 			}
 			continue
 		}
@@ -103,9 +114,35 @@ func (q *queue) reserve() *TaskFuture {
 	}
 }
 
-// publish hands rec to consumers through slot s. Every field of rec (and
-// of s) written before it is visible to a consumer that loads s.link.
-func publish(s *TaskFuture, rec *task) { s.link.Store(rec) }
+// publish hands rec to consumers through slot s, of index i in its block:
+// s itself for a single task, a batch record, or stopRecord. Every field
+// of rec and of s written before it is visible to a consumer that loads
+// s.state. A plain store of a word, not of a pointer: the garbage
+// collector's write barrier has nothing to do here.
+func publish(s *TaskFuture, i int64, rec *task) {
+	switch rec {
+	case &s.task:
+		s.state.Store(uint64(i) | pubOne)
+	case &stopRecord:
+		s.state.Store(uint64(i) | pubStop)
+	default:
+		s.base = unsafe.Pointer(rec)
+		s.state.Store(uint64(i) | pubBatch)
+	}
+}
+
+// record returns the record published in slot s, or nil.
+func (s *TaskFuture) record() *task {
+	switch v := s.state.Load(); {
+	case v&pubOne != 0:
+		return &s.task
+	case v&pubBatch != 0:
+		return (*task)(s.base)
+	case v&pubStop != 0:
+		return &stopRecord
+	}
+	return nil
+}
 
 // front returns the head block, its pop index i and the record published
 // in slot i: nil if the slot is not yet published, which is to say the
@@ -116,7 +153,7 @@ func (q *queue) front() (b *block, i int64, rec *task) {
 		b = q.head.Load()
 		i = b.pop.Load()
 		if i < blockSlots {
-			return b, i, b.slots[i].link.Load()
+			return b, i, b.slots[i].record()
 		}
 		next := b.next.Load()
 		switch next {
@@ -149,11 +186,7 @@ func (q *queue) retire(b, next *block) {
 func (b *block) runAt(i int64, max int64) int64 {
 	end := min(i+max, blockSlots)
 	j := i
-	for j < end {
-		s := &b.slots[j].task
-		if s.link.Load() != s {
-			break
-		}
+	for j < end && b.slots[j].state.Load()&pubOne != 0 {
 		j++
 	}
 	return j - i
@@ -172,7 +205,7 @@ func (q *queue) sweep() {
 	for {
 		b, i, rec := q.front()
 		j := i
-		for ; rec != nil && rec != &stopRecord && rec.done(); rec = b.slots[j].link.Load() {
+		for ; rec != nil && rec != &stopRecord && rec.done(); rec = b.slots[j].record() {
 			if j++; j == blockSlots {
 				break
 			}

@@ -186,12 +186,15 @@ func TestQueueRunRacesOwnClaims(t *testing.T) {
 	}
 }
 
-// A record is one cache line: records carved side by side from a slab must
-// not share lines, or the worker running one slows the producer writing
-// the next.
-func TestRecordIsOneCacheLine(t *testing.T) {
-	if zeropool.RecordSize != 64 {
-		t.Fatalf("a record is %d bytes; want 64", zeropool.RecordSize)
+// A single task's record is half a cache line, two slots to a line, and a
+// block is exactly 4 KiB (its two header lines and its slots): a single
+// task allocates 33 bytes of block.
+func TestRecordIsHalfACacheLine(t *testing.T) {
+	if zeropool.RecordSize != 32 {
+		t.Fatalf("a record is %d bytes; want 32", zeropool.RecordSize)
+	}
+	if size := zeropool.BlockSize; size != 4096 {
+		t.Fatalf("a block is %d bytes; want 4096", size)
 	}
 }
 

@@ -130,17 +130,22 @@ func (p *Pool) submit(fn func(unsafe.Pointer), base unsafe.Pointer, stride uintp
 	if n == 0 {
 		return completed
 	}
-	slot := p.q.reserve()
-	var f *TaskFuture
+	slot, i := p.q.reserve()
+	f := slot
 	if n == 1 && body == nil {
-		f = slot
+		f.fn, f.base = fn, base
 	} else {
-		b := &batchTask{stride: stride, body: body}
+		b := &batchTask{n: n, pool: p, stride: stride, body: body}
+		h := uint64(batchHead)
+		if body != nil {
+			h |= rangeHead
+		}
+		b.state.Store(h)
+		b.fn, b.base = fn, base
 		f = &b.TaskFuture
 	}
-	f.fn, f.base, f.n, f.pool = fn, base, n, p
 	// This store hands f to the workers.
-	publish(slot, &f.task)
+	publish(slot, i, &f.task)
 	// Only now, after f is published, may we decide nobody needs
 	// waking: a worker that missed f in the queue had already counted
 	// itself idle (see park). A refused f needs this too: workers must
@@ -164,12 +169,12 @@ func (p *Pool) submit(fn func(unsafe.Pointer), base unsafe.Pointer, stride uintp
 // if a worker has already claimed part of it, lets it run and returns.
 func (p *Pool) refuse(f *TaskFuture) {
 	// Claiming every task makes f spent: nobody can run it now.
-	if f.cursor.CompareAndSwap(0, int64(f.n)) {
+	if k := f.claimRest(true); k > 0 {
 		// Finished too: f's slot is published, and whoever sweeps or
 		// passes it must see a record with nothing left to run. A worker
 		// may have passed it already and be waiting for it to finish:
 		// finish, unlike a plain store, wakes it.
-		f.finish(f.n)
+		f.finish(k)
 		panic(errSubmitClosed)
 	}
 }

@@ -6,54 +6,57 @@ import (
 	"unsafe"
 )
 
-// task is a record: a single task or a whole batch of n tasks whose params
-// lie a fixed stride apart from base. It is also the state behind the
-// record's TaskFuture, so a submission is at most one allocation.
+// task is the head of a record, and the whole record of a single task:
+// 32 bytes, so that a block's slot costs a single task half a cache line.
+// The record of a batch or range is a batchTask, whose first field is its
+// head; a slot that queues a batch points to it (see queue).
 //
-// The record of a single task is a slot of a queue block (see queue), and
-// is 64 bytes, one cache line, so that the goroutine running one slot does
-// not slow the producer writing the next. A batch's record is allocated on
-// its own, with its stride outside the line (see batchTask), and a slot
-// points to it.
+// A record is also the state behind its TaskFuture, so a submission is at
+// most one allocation, and a single task's is a share of a block.
 type task struct {
-	// link is nil until the slot is published, then the record it hands
-	// to consumers: the slot itself for a single task, or a batch record,
-	// or stopRecord. It is set once, by publish, and never changes after.
-	// Unused in a batch record.
-	link atomic.Pointer[task]
+	// state says what the record is and how far it has got. In a slot
+	// it is zero until publish stores, once, the slot's index in its
+	// block and its kind (pubOne, pubBatch or pubStop). After that, for
+	// pubOne alone, stClaimed is set once, by CompareAndSwap, by whoever
+	// claims the task (a worker whose run includes the slot, its waiter,
+	// Cancel or refuse), and then stFinished once, by that claimant, when
+	// the task has run. A batch's head holds batchHead (and rangeHead for
+	// a range) from before it is published and never changes: a batch's
+	// progress is in its batchTask.
+	state atomic.Uint64
 
-	// fn, base, n and pool are written before publish hands t over and are
-	// read-only afterwards (fn is nil for a range, see isRange), except
-	// that fn and base are cleared by the
-	// goroutine whose finish completes t. Every reader of fn and base holds
-	// a claim, and every claim is finished before that.
+	// fn and base are the task, written before publish hands the record
+	// over and read-only afterwards, except that the goroutine that
+	// completes the record clears them: every reader of them holds a
+	// claim, and every claim is finished before that. In a pubBatch slot
+	// fn is nil and base is the batchTask, for good.
 	fn   func(unsafe.Pointer)
 	base unsafe.Pointer
-	n    int
-	pool *Pool
-
-	// cursor is the index of the first unclaimed task. claim, claimOne,
-	// Cancel and refuse move it forward by CompareAndSwap (the last two
-	// straight to n, claiming what is left so that it never runs); it
-	// never goes back. cursor >= n means every task is claimed, though
-	// some may still be running.
-	cursor atomic.Int64
-
-	// finished counts tasks that have run. Each claim's runner adds its
-	// chunk once the chunk has run; the addition that reaches n completes
-	// t, and every earlier one is synchronized before it. Counting up
-	// rather than down from n means a new record needs no atomic store.
-	finished atomic.Int64
 
 	// ext holds what few futures need: a failure, a channel to sleep on.
 	// nil until the first failing task or blocking waiter installs one by
 	// CompareAndSwap; it never changes after that. The goroutine that
 	// completes t closes ext.done if ext is there. A waiter installs ext
-	// before its last look at finished, and the completer adds to finished
-	// before it looks at ext, so one of them sees the other: no waiter
-	// sleeps through completion.
+	// before its last look at t's progress, and the completer records
+	// its progress before it looks at ext, so one of them sees the other:
+	// no waiter sleeps through completion.
 	ext atomic.Pointer[extra]
 }
+
+// The bits of task.state.
+const (
+	slotIndex = 1<<7 - 1 // a slot's index in its block
+
+	pubOne   = 1 << 7 // the slot is a single task's record
+	pubBatch = 1 << 8 // the slot queues the batchTask at its base
+	pubStop  = 1 << 9 // the slot is the pool's stop record
+
+	stClaimed  = 1 << 10 // the single task has a claimant
+	stFinished = 1 << 11 // the single task has run
+
+	batchHead = 1 << 12 // the head of a batchTask
+	rangeHead = 1 << 13 // the head of a range's batchTask
+)
 
 // extra is the part of a future's state that most futures never need.
 type extra struct {
@@ -65,28 +68,69 @@ type extra struct {
 // batchTask is the record of a batch of two or more tasks, or of a range.
 type batchTask struct {
 	TaskFuture
+	n    int   // set before publish, read-only after
+	pool *Pool // set before publish, read-only after
+
+	// cursor is the index of the first unclaimed task. claim, Cancel and
+	// refuse move it forward by CompareAndSwap (the last two straight to
+	// n, claiming what is left so that it never runs); it never goes
+	// back. cursor >= n means every task is claimed, though some may
+	// still be running.
+	cursor atomic.Int64
+
+	// finished counts tasks that have run. Each claim's runner adds its
+	// chunk once the chunk has run; the addition that reaches n completes
+	// the batch, and every earlier one is synchronized before it.
+	finished atomic.Int64
+
 	stride uintptr // set before publish, read-only after
 
-	// body is the loop body of a range (see SubmitRange), whose record
-	// has a nil fn (see isRange). Set before publish; cleared, like fn,
-	// by the finish that completes the record.
+	// body is the loop body of a range (see SubmitRange), whose fn is
+	// nil. Set before publish; cleared, like fn, by the finish that
+	// completes the record.
 	body func(lo, hi int)
 }
 
-// isRange reports whether t is the record of a range: a batch record (not
-// a slot, whose link points at itself) with no fn. Only meaningful while
-// t has unfinished tasks: finish clears fn.
-func (t *task) isRange() bool { return t.fn == nil && t.link.Load() == nil }
+// batch returns the batchTask t heads, or nil if t is a single task.
+func (t *task) batch() *batchTask {
+	if t.state.Load()&batchHead == 0 {
+		return nil
+	}
+	// batchHead is only ever set in the head of a batchTask (see
+	// Pool.submit), so this conversion stays inside the allocation t
+	// points into.
+	return (*batchTask)(unsafe.Pointer(t))
+}
+
+// isRange reports whether t is the record of a range.
+func (t *task) isRange() bool { return t.state.Load()&rangeHead != 0 }
+
+// count returns the number of t's tasks.
+func (t *task) count() int {
+	if b := t.batch(); b != nil {
+		return b.n
+	}
+	return 1
+}
 
 // stride returns the distance between the params of t's tasks.
 func (t *task) stride() uintptr {
-	if t.n < 2 {
-		return 0 // only base itself is ever passed
+	if b := t.batch(); b != nil && b.n > 1 {
+		return b.stride
 	}
-	// A record of two or more tasks is always the first field of a
-	// batchTask (see Pool.submit), so this conversion stays inside the
-	// allocation t points into.
-	return (*batchTask)(unsafe.Pointer(t)).stride
+	return 0 // only base itself is ever passed
+}
+
+// pool returns the pool t was submitted to.
+func (t *task) pool() *Pool {
+	v := t.state.Load()
+	if v&batchHead != 0 {
+		return (*batchTask)(unsafe.Pointer(t)).pool
+	}
+	// t is a published slot (only those ever run): its block begins
+	// its index's worth of slots, and the block's header, before it.
+	off := unsafe.Offsetof(block{}.slots) + uintptr(v&slotIndex)*unsafe.Sizeof(TaskFuture{})
+	return (*block)(unsafe.Add(unsafe.Pointer(t), -int(off))).pool
 }
 
 // extras returns t's ext, installing it first if need be.
@@ -112,12 +156,22 @@ func (t *task) failure() *PanicError {
 }
 
 // claimOne claims the task of a single-task slot, against the workers
-// whose runs include the slot and against its waiter: exactly one caller
-// ever gets true.
-func (t *task) claimOne() bool { return t.cursor.CompareAndSwap(0, 1) }
+// whose runs include the slot, against its waiter, and against Cancel:
+// exactly one caller ever gets true. It is false for a batch.
+func (t *task) claimOne() bool {
+	v := t.state.Load()
+	return v&(pubOne|stClaimed) == pubOne && t.state.CompareAndSwap(v, v|stClaimed)
+}
 
 // done reports whether every task of t has finished.
-func (t *task) done() bool { return t.finished.Load() == int64(t.n) }
+func (t *task) done() bool {
+	v := t.state.Load()
+	if v&batchHead != 0 {
+		b := (*batchTask)(unsafe.Pointer(t))
+		return b.finished.Load() == int64(b.n)
+	}
+	return v&stFinished != 0
+}
 
 // claim takes the next chunk [lo, hi) of unclaimed tasks. Chunks are a
 // share of what is left, so they start large, which keeps claims (a
@@ -125,18 +179,45 @@ func (t *task) done() bool { return t.finished.Load() == int64(t.n) }
 // single tasks near the end, which keeps the load balanced when tasks are
 // slow.
 func (t *task) claim() (lo, hi int, ok bool) {
-	n := int64(t.n)
+	b := t.batch()
+	if b == nil {
+		return 0, 1, t.claimOne()
+	}
+	n := int64(b.n)
 	for {
-		c := t.cursor.Load()
+		c := b.cursor.Load()
 		if c >= n {
 			return 0, 0, false
 		}
-		k := (n - c) / t.pool.split
+		k := (n - c) / b.pool.split
 		if k < 1 {
 			k = 1
 		}
-		if t.cursor.CompareAndSwap(c, c+k) {
+		if b.cursor.CompareAndSwap(c, c+k) {
 			return int(c), int(c + k), true
+		}
+	}
+}
+
+// claimRest claims every task of t not yet claimed and returns how many
+// that was: the tasks Cancel and refuse keep from running. With all, it
+// claims only if no task of t has been claimed yet.
+func (t *task) claimRest(all bool) int {
+	b := t.batch()
+	if b == nil {
+		if t.claimOne() {
+			return 1
+		}
+		return 0
+	}
+	n := int64(b.n)
+	for {
+		c := b.cursor.Load()
+		if c >= n || all && c > 0 {
+			return 0
+		}
+		if b.cursor.CompareAndSwap(c, n) {
+			return int(n - c)
 		}
 	}
 }
@@ -165,20 +246,18 @@ func (t *task) runFrom(i, lo, hi int, w *worker) (next int) {
 				resume = hi // a range chunk: nothing of it to resume
 			}
 			if r := recover(); r != nil {
-				t.pool.report(t.fail(r))
+				t.pool().report(t.fail(r))
 				next = resume
 			} else {
-				t.pool.report(t.fail(ErrGoexit))
-				t.pool.afterGoexit(t, resume, lo, hi, w)
+				p := t.pool()
+				p.report(t.fail(ErrGoexit))
+				p.afterGoexit(t, resume, lo, hi, w)
 			}
 		}
 	}()
 	fn := t.fn
 	if t.isRange() {
-		// A range record is the first field of a batchTask (see
-		// Pool.submit), so this conversion stays inside the allocation
-		// t points into.
-		(*batchTask)(unsafe.Pointer(t)).body(i, hi)
+		t.batch().body(i, hi)
 		i = hi // tells the deferred call the chunk returned
 		return hi
 	}
@@ -197,17 +276,23 @@ func (t *task) fail(v any) *PanicError {
 	return pe
 }
 
-// finish accounts for k tasks that have run.
+// finish accounts for k tasks that have run, by their claimant.
 func (t *task) finish(k int) {
-	if t.finished.Add(int64(k)) != int64(t.n) {
-		return
+	if b := t.batch(); b != nil {
+		if b.finished.Add(int64(k)) != int64(b.n) {
+			return
+		}
+		// Every claim has finished, so nobody reads fn, base or body
+		// again: drop them, so the pool no longer keeps the caller's
+		// params alive.
+		b.body = nil
+		t.fn, t.base = nil, nil
+	} else {
+		// The claimant of a single task is the only reader of fn and
+		// base, so it drops them before it completes the task.
+		t.fn, t.base = nil, nil
+		t.state.Or(stFinished)
 	}
-	// Every claim has finished, so nobody reads fn, base or body again:
-	// drop them, so the pool no longer keeps the caller's params alive.
-	if t.isRange() {
-		(*batchTask)(unsafe.Pointer(t)).body = nil
-	}
-	t.fn, t.base = nil, nil
 	if x := t.ext.Load(); x != nil {
 		close(x.done)
 	}

@@ -154,7 +154,7 @@ func (p *Pool) loop(w *worker) {
 		}
 		// A batch stays at the front until its last chunk is claimed.
 		lo, hi, ok := rec.claim()
-		if !ok || hi == rec.n {
+		if !ok || hi == rec.count() {
 			// Spent, or we took the last chunk: move pop past it now
 			// rather than leave the next worker to find it spent.
 			// Waiters may still run chunks of it: note it for Close.
