@@ -121,3 +121,29 @@ func (p *Pool) TakeRecord() unsafe.Pointer {
 	s.state.Store(uint64(i) | pubOne | stClaimed | stFinished)
 	return unsafe.Pointer(s)
 }
+
+// ClaimedSlot publishes a single-task slot in q and claims it, as a worker
+// about to run it would.
+func (q *Queue) ClaimedSlot() *TaskFuture {
+	s, i := q.q.reserve()
+	publish(s, i, &s.task)
+	if !s.claimOne() {
+		panic("ClaimedSlot: a fresh slot was claimed already")
+	}
+	return s
+}
+
+// NewBatchRecord returns the record of a batch of n tasks, all claimed.
+func NewBatchRecord(n int) *TaskFuture {
+	b := &batchTask{n: n}
+	b.state.Store(batchHead)
+	b.cursor.Store(int64(n))
+	return &b.TaskFuture
+}
+
+// Finish accounts for k tasks of f that have run, as their claimant does.
+func Finish(f *TaskFuture, k int) { f.finish(k) }
+
+// SleepOn is what a blocking waiter does: it returns nil if f is
+// complete, else a channel that is closed once it is.
+func SleepOn(f *TaskFuture) <-chan struct{} { return f.sleepOn() }

@@ -2,9 +2,11 @@ package zeropool_test
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/zeropool/zeropool"
@@ -225,5 +227,67 @@ func TestRecordsAreNeverHandedOutTwice(t *testing.T) {
 			}
 			seen[r] = true
 		}
+	}
+}
+
+// TestSleepRacesCompletion races a waiter going to sleep on a record
+// against the goroutine completing it, in the manner of sync's poolqueue
+// tests: the waiter installs its channel and then looks once more at the
+// record's progress, the completer records its progress and then looks
+// for a channel to close, and one must see the other. Both goroutines
+// spin to a common start each round, then for varying whiles, so that
+// over the rounds they meet at every point of each other's way; a missed
+// close is a sleep that runs into its bound.
+func TestSleepRacesCompletion(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("needs two goroutines running at once")
+	}
+	rounds := 200000
+	if testing.Short() {
+		rounds = 50000
+	}
+	for _, kind := range []string{"single", "batch"} {
+		t.Run(kind, func(t *testing.T) {
+			q := zeropool.NewQueue()
+			recs := make([]*zeropool.TaskFuture, rounds)
+			for r := range recs {
+				if kind == "single" {
+					recs[r] = q.ClaimedSlot()
+				} else {
+					recs[r] = zeropool.NewBatchRecord(2)
+					zeropool.Finish(recs[r], 1) // the other task still runs
+				}
+			}
+			var go1, go2 atomic.Int64 // rounds each side has begun
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for r, f := range recs {
+					go1.Store(int64(r + 1))
+					for go2.Load() < int64(r+1) {
+					}
+					spin(r % 37 * 4)
+					zeropool.Finish(f, 1)
+				}
+			}()
+			for r, f := range recs {
+				go2.Store(int64(r + 1))
+				for go1.Load() < int64(r+1) {
+				}
+				spin(r % 29 * 4)
+				if ch := zeropool.SleepOn(f); ch != nil {
+					select {
+					case <-ch:
+					case <-time.After(bound):
+						t.Fatalf("round %d: a waiter slept through completion", r)
+					}
+				}
+			}
+			select {
+			case <-done:
+			case <-time.After(bound):
+				t.Fatal("the completing goroutine never finished")
+			}
+		})
 	}
 }
