@@ -2,6 +2,7 @@ package zeropool
 
 import (
 	"fmt"
+	"time"
 	"unsafe"
 )
 
@@ -147,3 +148,31 @@ func Finish(f *TaskFuture, k int) { f.finish(k) }
 // SleepOn is what a blocking waiter does: it returns nil if f is
 // complete, else a channel that is closed once it is.
 func SleepOn(f *TaskFuture) <-chan struct{} { return f.sleepOn() }
+
+// ChunkSizes claims every task of a fresh batch of n tasks in p, as
+// workers do, after recording nsPerTask as the batch's measured task time
+// (0: not yet measured), and returns the sizes of the chunks in order.
+func (p *Pool) ChunkSizes(n int, nsPerTask int64) []int {
+	b := &batchTask{n: n, pool: p}
+	b.state.Store(batchHead)
+	b.nsPerTask.Store(nsPerTask)
+	var sizes []int
+	for {
+		lo, hi, ok := b.claim()
+		if !ok {
+			return sizes
+		}
+		sizes = append(sizes, hi-lo)
+	}
+}
+
+// TaskTime returns the task time measured for f's batch, 0 if none yet.
+func TaskTime(f *TaskFuture) time.Duration {
+	if b := f.batch(); b != nil {
+		return time.Duration(b.nsPerTask.Load())
+	}
+	return 0
+}
+
+// ChunkBudget is how long a claimed chunk may take, once task times are known.
+const ChunkBudget = time.Duration(chunkBudget)

@@ -878,3 +878,39 @@ func TestFIFOWithOneWorker(t *testing.T) {
 		t.Fatalf("%d tasks ran; want %d", len(order), len(params))
 	}
 }
+
+// TestChunksBoundedInTime checks how a batch is cut into chunks: a share
+// of what is left (a sixth, with two workers) while the time a task takes
+// is unknown, and, once a chunk has measured it, nothing longer than the
+// chunk budget; every task is claimed exactly once either way. Then it
+// checks that running a batch measures its task time.
+func TestChunksBoundedInTime(t *testing.T) {
+	p := newPool(t, zeropool.WithWorkers(2))
+	const n = 1000
+	for _, ns := range []int64{0, 1, 70_000, int64(10 * zeropool.ChunkBudget)} {
+		sizes := p.ChunkSizes(n, ns)
+		limit, sum := n, 0
+		if ns > 0 {
+			limit = max(1, int(int64(zeropool.ChunkBudget)/ns))
+		}
+		for i, k := range sizes {
+			if k < 1 || k > limit {
+				t.Fatalf("task time %d ns: chunk %d has %d tasks; want 1 to %d", ns, i, k, limit)
+			}
+			sum += k
+		}
+		if sum != n {
+			t.Fatalf("task time %d ns: chunks cover %d tasks; want %d", ns, sum, n)
+		}
+		if want := min(n/6, limit); sizes[0] != want {
+			t.Fatalf("task time %d ns: first chunk %d tasks; want %d", ns, sizes[0], want)
+		}
+	}
+
+	const task = 200 * time.Microsecond
+	f := zeropool.SubmitBatchUniform(p, func(*int) { time.Sleep(task) }, make([]int, 64))
+	mustComplete(t, f)
+	if got := zeropool.TaskTime(f); got < task || got > bound {
+		t.Fatalf("measured task time %v; want at least %v", got, task)
+	}
+}

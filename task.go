@@ -3,6 +3,7 @@ package zeropool
 import (
 	"runtime/debug"
 	"sync/atomic"
+	"time"
 	"unsafe"
 )
 
@@ -84,6 +85,12 @@ type batchTask struct {
 	finished atomic.Int64
 
 	stride uintptr // set before publish, read-only after
+
+	// nsPerTask is how long a task of the batch took, in nanoseconds, as
+	// measured over the first chunk of two or more tasks to finish; zero
+	// until then. Set once, by CompareAndSwap; claim reads it to keep
+	// chunks short in time (see chunkBudget).
+	nsPerTask atomic.Int64
 
 	// body is the loop body of a range (see SubmitRange), whose fn is
 	// nil. Set before publish; cleared, like fn, by the finish that
@@ -177,7 +184,8 @@ func (t *task) done() bool {
 // share of what is left, so they start large, which keeps claims (a
 // contended CAS each) rare on big batches of small tasks, and shrink to
 // single tasks near the end, which keeps the load balanced when tasks are
-// slow.
+// slow. Once a chunk has shown how long a task takes, no chunk is claimed
+// that would take longer than chunkBudget.
 func (t *task) claim() (lo, hi int, ok bool) {
 	b := t.batch()
 	if b == nil {
@@ -190,6 +198,9 @@ func (t *task) claim() (lo, hi int, ok bool) {
 			return 0, 0, false
 		}
 		k := (n - c) / b.pool.split
+		if ns := b.nsPerTask.Load(); ns > 0 {
+			k = min(k, chunkBudget/ns)
+		}
 		if k < 1 {
 			k = 1
 		}
@@ -227,11 +238,27 @@ func (t *task) claimRest(all bool) int {
 // panics is recorded and the rest of the chunk still runs.
 // w is the worker running it, nil for a waiter.
 func (t *task) runChunk(next, lo, hi int, w *worker) {
+	var start time.Time
+	b := t.batch()
+	timed := b != nil && hi-next > 1 && b.nsPerTask.Load() == 0
+	if timed {
+		start = time.Now()
+	}
 	for i := next; i < hi; {
 		i = t.runFrom(i, lo, hi, w)
 	}
+	if timed {
+		b.nsPerTask.CompareAndSwap(0, max(1, time.Since(start).Nanoseconds()/int64(hi-next)))
+	}
 	t.finish(hi - lo)
 }
+
+// chunkBudget bounds, in nanoseconds, how long a chunk claimed once a
+// batch's task time is known may take. A goroutine in Wait runs chunks
+// beside the workers, so the runners can outnumber the cores, and one the
+// scheduler preempts while it holds a chunk leaves that chunk for last,
+// run alone while other cores idle: the budget bounds that loss.
+const chunkBudget = 200_000
 
 // runFrom runs tasks i, i+1, ... hi-1 and returns the index after the last
 // one run: hi, or one past a task that panicked. A chunk of a range is one
