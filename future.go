@@ -108,7 +108,7 @@ func (f *TaskFuture) help() {
 		return
 	}
 	for {
-		lo, hi, ok := t.claim()
+		lo, hi, ok := b.claim()
 		if !ok {
 			break
 		}

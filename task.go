@@ -112,14 +112,6 @@ func (t *task) batch() *batchTask {
 // isRange reports whether t is the record of a range.
 func (t *task) isRange() bool { return t.state.Load()&rangeHead != 0 }
 
-// count returns the number of t's tasks.
-func (t *task) count() int {
-	if b := t.batch(); b != nil {
-		return b.n
-	}
-	return 1
-}
-
 // stride returns the distance between the params of t's tasks.
 func (t *task) stride() uintptr {
 	if b := t.batch(); b != nil && b.n > 1 {
@@ -186,11 +178,7 @@ func (t *task) done() bool {
 // single tasks near the end, which keeps the load balanced when tasks are
 // slow. Once a chunk has shown how long a task takes, no chunk is claimed
 // that would take longer than chunkBudget.
-func (t *task) claim() (lo, hi int, ok bool) {
-	b := t.batch()
-	if b == nil {
-		return 0, 1, t.claimOne()
-	}
+func (b *batchTask) claim() (lo, hi int, ok bool) {
 	n := int64(b.n)
 	for {
 		c := b.cursor.Load()

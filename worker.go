@@ -153,8 +153,9 @@ func (p *Pool) loop(w *worker) {
 			continue
 		}
 		// A batch stays at the front until its last chunk is claimed.
-		lo, hi, ok := rec.claim()
-		if !ok || hi == rec.count() {
+		bt := rec.batch()
+		lo, hi, ok := bt.claim()
+		if !ok || hi == bt.n {
 			// Spent, or we took the last chunk: move pop past it now
 			// rather than leave the next worker to find it spent.
 			// Waiters may still run chunks of it: note it for Close.
