@@ -30,7 +30,7 @@ const BlockSlots = blockSlots
 func (q *Queue) Push(it *Item) *TaskFuture {
 	s, i := q.q.reserve()
 	s.base = unsafe.Pointer(it)
-	publish(s, i, &s.task)
+	publish(s, i, &s.task, 0)
 	return s
 }
 
@@ -127,7 +127,7 @@ func (p *Pool) TakeRecord() unsafe.Pointer {
 // about to run it would.
 func (q *Queue) ClaimedSlot() *TaskFuture {
 	s, i := q.q.reserve()
-	publish(s, i, &s.task)
+	publish(s, i, &s.task, 0)
 	if !s.claimOne() {
 		panic("ClaimedSlot: a fresh slot was claimed already")
 	}

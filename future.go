@@ -30,19 +30,16 @@ var completed = func() *TaskFuture {
 // IsComplete reports whether every task of f has finished.
 func (f *TaskFuture) IsComplete() bool { return f.done() }
 
-// Err returns the first failure of f's tasks as a *PanicError, or
-// ErrCanceled if Cancel skipped a task before any task failed, or nil. It
-// is final once f is complete; before that it may still go from nil to an
-// error.
+// Err returns f's first failure: the error a task returned (as it was
+// returned, so errors.Is and errors.As reach it), a *PanicError for a task
+// that panicked or called runtime.Goexit, or ErrCanceled if Cancel skipped
+// a task before any task failed; or nil. It is final once f is complete;
+// before that it may still go from nil to an error.
 func (f *TaskFuture) Err() error {
-	switch e := f.failure(); e {
-	case nil:
-		return nil
-	case canceled:
-		return ErrCanceled
-	default:
-		return e
+	if x := f.failure(); x != nil {
+		return x.err
 	}
+	return nil
 }
 
 // Cancel makes sure that no task of f not yet claimed will run. It does not
@@ -62,8 +59,8 @@ func (f *TaskFuture) Cancel() {
 	}
 }
 
-// canceled is the failure Cancel records: Err reports it as ErrCanceled.
-var canceled = &PanicError{Value: ErrCanceled}
+// canceled is the failure Cancel records.
+var canceled = &failure{err: ErrCanceled}
 
 // ErrCanceled is what Err and WaitContext report for a future whose Cancel
 // skipped a task.
@@ -76,10 +73,11 @@ var ErrCanceled = errors.New("zeropool: future canceled")
 // Because of that, a task that calls runtime.Goexit may end the goroutine
 // calling Wait; use WaitContext for such tasks.
 //
-// If a task panicked, Wait panics with the first *PanicError once all
-// tasks of f have finished. A future canceled before any task failed does
-// not panic.
-func (f *TaskFuture) Wait() {
+// Wait returns what Err returns once every task of f has finished: nil,
+// the first error a task returned, or ErrCanceled. If f's first failure
+// was a panic (or a runtime.Goexit), Wait panics with its *PanicError
+// instead.
+func (f *TaskFuture) Wait() error {
 	if !f.IsComplete() {
 		f.help()
 		// A bounded yield-and-recheck here, before sleeping, was tried:
@@ -89,9 +87,13 @@ func (f *TaskFuture) Wait() {
 			<-ch
 		}
 	}
-	if e := f.failure(); e != nil && e != canceled {
-		panic(e)
+	if x := f.failure(); x != nil {
+		if x.panicked {
+			panic(x.err)
+		}
+		return x.err
 	}
+	return nil
 }
 
 // help runs f's unclaimed tasks here. For a batch at the front of the
@@ -143,7 +145,7 @@ func (f *TaskFuture) WaitTimeout(d time.Duration) bool {
 
 // WaitContext waits for every task of f to finish or for ctx to end,
 // whichever is first. It returns ctx.Err() if ctx ended first, else
-// f.Err(). It never runs tasks itself.
+// f.Err(), a panic's *PanicError included. It never runs tasks itself.
 func (f *TaskFuture) WaitContext(ctx context.Context) error {
 	if ch := f.sleepOn(); ch != nil {
 		select {

@@ -168,7 +168,7 @@ func (p *Pool) Close() {
 	p.closeOnce.Do(func() {
 		p.closed.Store(true)
 		s, i := p.q.reserve()
-		publish(s, i, &stopRecord)
+		publish(s, i, &stopRecord, 0)
 		p.mu.Lock()
 		p.stopping = true
 		p.work.Broadcast()

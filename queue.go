@@ -118,14 +118,14 @@ func (q *queue) reserve() (*TaskFuture, int64) {
 }
 
 // publish hands rec to consumers through slot s, of index i in its block:
-// s itself for a single task, a batch record, or stopRecord. Every field
-// of rec and of s written before it is visible to a consumer that loads
-// s.state. A plain store of a word, not of a pointer: the garbage
-// collector's write barrier has nothing to do here.
-func publish(s *TaskFuture, i int64, rec *task) {
+// s itself for a single task (of kind 0 or errTask), a batch record, or
+// stopRecord. Every field of rec and of s written before it is visible to
+// a consumer that loads s.state. A plain store of a word, not of a
+// pointer: the garbage collector's write barrier has nothing to do here.
+func publish(s *TaskFuture, i int64, rec *task, kind uint64) {
 	switch rec {
 	case &s.task:
-		s.state.Store(uint64(i) | pubOne)
+		s.state.Store(uint64(i) | pubOne | kind)
 	case &stopRecord:
 		s.state.Store(uint64(i) | pubStop)
 	default:

@@ -20,7 +20,7 @@ func Submit[T any](p *Pool, fn func(*T), params *T) *TaskFuture {
 	if params == nil {
 		panic("zeropool: Submit: nil params")
 	}
-	return p.submit(rawFunc(fn), unsafe.Pointer(params), 0, 1, nil)
+	return p.submit(rawFunc(fn), unsafe.Pointer(params), 0, 1, nil, 0)
 }
 
 // SubmitBatchUniform queues fn(&params[i]) for every i as one record and
@@ -34,7 +34,7 @@ func SubmitBatchUniform[T any](p *Pool, fn func(*T), params []T) *TaskFuture {
 		panic("zeropool: SubmitBatchUniform: nil func")
 	}
 	var zero T
-	return p.submit(rawFunc(fn), unsafe.Pointer(unsafe.SliceData(params)), unsafe.Sizeof(zero), len(params), nil)
+	return p.submit(rawFunc(fn), unsafe.Pointer(unsafe.SliceData(params)), unsafe.Sizeof(zero), len(params), nil, 0)
 }
 
 // SubmitRaw is Submit without types: fn receives params unchanged.
@@ -45,7 +45,7 @@ func (p *Pool) SubmitRaw(fn func(unsafe.Pointer), params unsafe.Pointer) *TaskFu
 	if params == nil {
 		panic("zeropool: SubmitRaw: nil params")
 	}
-	return p.submit(fn, params, 0, 1, nil)
+	return p.submit(fn, params, 0, 1, nil, 0)
 }
 
 // SubmitRawBatch queues fn(base + i*stride) for i in [0, n) as one record.
@@ -60,7 +60,7 @@ func (p *Pool) SubmitRawBatch(fn func(unsafe.Pointer), base unsafe.Pointer, stri
 	case base == nil && n > 0:
 		panic("zeropool: SubmitRawBatch: nil base with n > 0")
 	}
-	return p.submit(fn, base, stride, n, nil)
+	return p.submit(fn, base, stride, n, nil, 0)
 }
 
 // SubmitRange queues a parallel loop over [0, n) as one record and returns
@@ -84,7 +84,7 @@ func SubmitRange(p *Pool, n int, fn func(lo, hi int)) *TaskFuture {
 	case n < 0:
 		panic(fmt.Sprintf("zeropool: SubmitRange: negative n (%d)", n))
 	}
-	return p.submit(nil, nil, 0, n, fn)
+	return p.submit(nil, nil, 0, n, fn, 0)
 }
 
 // Go queues the closure fn as a single task and returns its future. It
@@ -99,7 +99,7 @@ func (p *Pool) Go(fn func()) *TaskFuture {
 	// A func value is one pointer, to its closure (or, for a function
 	// with no captures, to a static one); the record keeps that pointer
 	// as its params, where the garbage collector sees it.
-	return p.submit(callClosure, *(*unsafe.Pointer)(unsafe.Pointer(&fn)), 0, 1, nil)
+	return p.submit(callClosure, *(*unsafe.Pointer)(unsafe.Pointer(&fn)), 0, 1, nil, 0)
 }
 
 // callClosure calls the func() whose closure pointer is c.
@@ -118,7 +118,9 @@ func rawFunc[T any](fn func(*T)) func(unsafe.Pointer) {
 
 // submit queues n tasks: fn(base + i*stride) for i in [0, n), or, when
 // body is not nil (and fn is nil), body over chunks of [0, n).
-func (p *Pool) submit(fn func(unsafe.Pointer), base unsafe.Pointer, stride uintptr, n int, body func(lo, hi int)) *TaskFuture {
+// kind is errTask if fn (or body) is an error func in disguise (see
+// errFunc), else 0.
+func (p *Pool) submit(fn func(unsafe.Pointer), base unsafe.Pointer, stride uintptr, n int, body func(lo, hi int), kind uint64) *TaskFuture {
 	if p == nil {
 		panic("zeropool: submit to a nil *Pool")
 	}
@@ -136,7 +138,7 @@ func (p *Pool) submit(fn func(unsafe.Pointer), base unsafe.Pointer, stride uintp
 		f.fn, f.base = fn, base
 	} else {
 		b := &batchTask{n: n, pool: p, stride: stride, body: body}
-		h := uint64(batchHead)
+		h := batchHead | kind
 		if body != nil {
 			h |= rangeHead
 		}
@@ -145,7 +147,7 @@ func (p *Pool) submit(fn func(unsafe.Pointer), base unsafe.Pointer, stride uintp
 		f = &b.TaskFuture
 	}
 	// This store hands f to the workers.
-	publish(slot, i, &f.task)
+	publish(slot, i, &f.task, kind)
 	// Only now, after f is published, may we decide nobody needs
 	// waking: a worker that missed f in the queue had already counted
 	// itself idle (see park). A refused f needs this too: workers must

@@ -57,13 +57,28 @@ const (
 
 	batchHead = 1 << 12 // the head of a batchTask
 	rangeHead = 1 << 13 // the head of a range's batchTask
+
+	// errTask: fn (or a range's body) returns an error; it is stored as
+	// the plain func it shares its representation with (see errFunc).
+	// Set with the kind, before publish, and never changed.
+	errTask = 1 << 14
 )
 
 // extra is the part of a future's state that most futures never need.
 type extra struct {
-	// err is the first failure of a task; set at most once, by CAS.
-	err  atomic.Pointer[PanicError]
+	// err is the future's first failure; set at most once, by CAS, and
+	// always before the finish that the failure's task (or the tasks
+	// Cancel skipped) count towards, so the completion publishes it.
+	err  atomic.Pointer[failure]
 	done chan struct{}
+}
+
+// failure is a future's first failure: an error a task returned,
+// ErrCanceled, or the *PanicError of a task that panicked or called
+// runtime.Goexit, which alone Wait re-panics.
+type failure struct {
+	err      error
+	panicked bool
 }
 
 // batchTask is the record of a batch of two or more tasks, or of a range.
@@ -72,11 +87,13 @@ type batchTask struct {
 	n    int   // set before publish, read-only after
 	pool *Pool // set before publish, read-only after
 
-	// cursor is the index of the first unclaimed task. claim, Cancel and
-	// refuse move it forward by CompareAndSwap (the last two straight to
-	// n, claiming what is left so that it never runs); it never goes
-	// back. cursor >= n means every task is claimed, though some may
-	// still be running.
+	// cursor is the index of the first unclaimed task. claim moves it
+	// forward by CompareAndSwap, up to n; Cancel, refuse and a task's
+	// error move it straight to n+1 (see stop), claiming what is left so
+	// that it never runs. It never goes back. cursor >= n means every
+	// task is claimed, though some may still be running; cursor > n
+	// means the batch is stopped: the runner of an error task looks
+	// before each task and starts no more once it is.
 	cursor atomic.Int64
 
 	// finished counts tasks that have run. Each claim's runner adds its
@@ -147,7 +164,7 @@ func (t *task) extras() *extra {
 }
 
 // failure returns t's first failure, or nil.
-func (t *task) failure() *PanicError {
+func (t *task) failure() *failure {
 	if x := t.ext.Load(); x != nil {
 		return x.err.Load()
 	}
@@ -200,7 +217,8 @@ func (b *batchTask) claim() (lo, hi int, ok bool) {
 
 // claimRest claims every task of t not yet claimed and returns how many
 // that was: the tasks Cancel and refuse keep from running. With all, it
-// claims only if no task of t has been claimed yet.
+// claims only if no task of t has been claimed yet. A batch it claims
+// from is stopped (see batchTask.cursor).
 func (t *task) claimRest(all bool) int {
 	b := t.batch()
 	if b == nil {
@@ -215,11 +233,30 @@ func (t *task) claimRest(all bool) int {
 		if c >= n || all && c > 0 {
 			return 0
 		}
-		if b.cursor.CompareAndSwap(c, n) {
+		if b.cursor.CompareAndSwap(c, n+1) {
 			return int(n - c)
 		}
 	}
 }
+
+// stop stops b, even if every task is claimed already, and returns how
+// many unclaimed tasks that kept from running.
+func (b *batchTask) stop() int {
+	n := int64(b.n)
+	for {
+		c := b.cursor.Load()
+		if c > n {
+			return 0
+		}
+		if b.cursor.CompareAndSwap(c, n+1) {
+			return int(n - c)
+		}
+	}
+}
+
+// stopped reports whether b is stopped: the runner of an error task
+// starts no task of b once it is.
+func (b *batchTask) stopped() bool { return b.cursor.Load() > int64(b.n) }
 
 // runChunk runs tasks next..hi-1 of the claimed chunk [lo, hi) (next is lo
 // unless resuming after a Goexit) and then finishes the chunk. A task that
@@ -250,7 +287,8 @@ const chunkBudget = 200_000
 
 // runFrom runs tasks i, i+1, ... hi-1 and returns the index after the last
 // one run: hi, or one past a task that panicked. A chunk of a range is one
-// call, so a panic ends the whole chunk.
+// call, so a panic ends the whole chunk. The tasks of an error record stop
+// at the first error (see runErrs).
 func (t *task) runFrom(i, lo, hi int, w *worker) (next int) {
 	defer func() {
 		if i < hi {
@@ -270,12 +308,17 @@ func (t *task) runFrom(i, lo, hi int, w *worker) (next int) {
 			}
 		}
 	}()
-	fn := t.fn
-	if t.isRange() {
-		t.batch().body(i, hi)
-		i = hi // tells the deferred call the chunk returned
+	if v := t.state.Load(); v&(rangeHead|errTask) != 0 {
+		// The deferred call learns from i which task did not return.
+		if v&errTask != 0 {
+			t.runErrs(&i, hi)
+		} else {
+			t.batch().body(i, hi)
+			i = hi
+		}
 		return hi
 	}
+	fn := t.fn
 	base, stride := t.base, t.stride()
 	for ; i < hi; i++ {
 		fn(unsafe.Add(base, uintptr(i)*stride))
@@ -283,11 +326,83 @@ func (t *task) runFrom(i, lo, hi int, w *worker) (next int) {
 	return hi
 }
 
+// runErrs is runFrom's loop for a record whose tasks return errors: it
+// runs tasks *i..hi-1, moving *i past each task that returns, but starts
+// none once the batch is stopped, and stops it at the first error. The
+// look before each task, not only before each claim, is what keeps the
+// rest of a big first chunk from running after an error elsewhere.
+func (t *task) runErrs(i *int, hi int) {
+	b := t.batch()
+	if b == nil { // a single task
+		err := errFunc(t.fn)(t.base)
+		*i = hi
+		if err != nil {
+			t.failWith(err)
+		}
+		return
+	}
+	if t.isRange() { // a chunk of a range: one call
+		if b.stopped() {
+			*i = hi
+			return
+		}
+		err := (*(*func(lo, hi int) error)(unsafe.Pointer(&b.body)))(*i, hi)
+		*i = hi
+		if err != nil {
+			t.failWith(err)
+		}
+		return
+	}
+	fn := errFunc(t.fn)
+	base, stride := t.base, t.stride()
+	for ; *i < hi; *i++ {
+		if b.stopped() {
+			break
+		}
+		if err := fn(unsafe.Add(base, uintptr(*i)*stride)); err != nil {
+			*i = hi
+			t.failWith(err)
+			return
+		}
+	}
+	*i = hi
+}
+
+// errFunc views fn, stored in a record of kind errTask, as the func it
+// is. A func(unsafe.Pointer) error and a func(unsafe.Pointer) share their
+// representation, one pointer to a closure, so the record keeps it in its
+// fn field, where the garbage collector sees it; only calls need its true
+// type. A second field for it would grow every record by a word.
+func errFunc(fn func(unsafe.Pointer)) func(unsafe.Pointer) error {
+	return *(*func(unsafe.Pointer) error)(unsafe.Pointer(&fn))
+}
+
+// failWith records err as a failure of t, if it is the first, and stops
+// t's batch: the tasks not yet claimed are finished unrun, and runners of
+// claimed chunks start no more (see runErrs).
+func (t *task) failWith(err error) {
+	k := 0
+	if b := t.batch(); b != nil {
+		// Stop first: every runner's next look sees it, and the tasks
+		// that start between the error's return and here are all that
+		// run after it.
+		k = b.stop()
+	}
+	// Recorded before the skipped tasks finish, so that the completion
+	// they count towards publishes it. A Cancel between the stop and
+	// here finds nothing to claim, so records nothing: the error is
+	// the first failure.
+	t.extras().err.CompareAndSwap(nil, &failure{err: err})
+	if k > 0 {
+		t.finish(k)
+	}
+}
+
 // fail records v as a failure of t, if it is the first, and returns it as
 // a *PanicError either way.
 func (t *task) fail(v any) *PanicError {
 	pe := &PanicError{Value: v, Stack: debug.Stack()}
-	t.extras().err.CompareAndSwap(nil, pe)
+	t.extras().err.CompareAndSwap(nil, &failure{err: pe, panicked: true})
 	return pe
 }
 
