@@ -16,23 +16,31 @@ type fuzzFuture struct {
 	tallies []tally // each task's run count; every one must end at 1
 	failing bool    // a task panics or calls Goexit: Err must be set
 	goexit  bool    // a task calls Goexit: never Wait on it here
-	loose   bool    // tasks may have been skipped (canceled, or a range chunk that failed): at most once
+	loose   bool    // tasks may have been skipped (canceled, a range chunk that failed, an error): at most once
 	cancel  bool    // Cancel was called: Err may be ErrCanceled
+	errs    bool    // a task returns errFuzz: Err must be it, unless Cancel came first
 }
+
+// errFuzz is what FuzzPool's failing error tasks return.
+var errFuzz = errors.New("fuzz error")
 
 // Submission kinds FuzzPool makes.
 const (
 	kindTasks = iota // Submit for one task, else SubmitBatchUniform
 	kindRange        // SubmitRange, a tally per index
 	kindGo           // Pool.Go, one closure
+	kindTasksErr     // SubmitErr for one task, else SubmitBatchErr
+	kindRangeErr     // SubmitRangeErr
+	kindGoErr        // Pool.GoErr
 )
 
 // FuzzPool decodes bytes into a sequence of operations on a pool (submit a
-// task, a batch, a range or a closure, with or without a failing task;
+// task, a batch, a range or a closure, or their error twins, with or
+// without a failing task;
 // wait in each way; cancel; nest; close) and checks the invariants
 // afterwards: every accepted task ran exactly once (at most once where
 // Cancel or a failing range chunk skipped some), every future completed,
-// every panic and Goexit reached its future, a submit after Close panicked
+// every panic, Goexit and error reached its future, a submit after Close panicked
 // with ErrClosed, and no goroutine was left behind.
 func FuzzPool(f *testing.F) {
 	f.Add([]byte{0, 0, 1, 10, 2, 3, 4})
@@ -41,6 +49,7 @@ func FuzzPool(f *testing.F) {
 	f.Add([]byte{0, 6, 6, 1, 255, 3, 8, 1, 3})
 	f.Add([]byte{1, 9, 40, 2, 9, 41, 10, 11, 2, 9, 99, 11, 4, 8})
 	f.Add([]byte{2, 1, 120, 11, 10, 11, 9, 7, 3, 2, 8, 10})
+	f.Add([]byte{1, 12, 41, 2, 12, 40, 13, 0, 2, 13, 5, 11, 13, 7, 12, 9, 8, 12})
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		if len(ops) == 0 {
 			return
@@ -57,18 +66,34 @@ func FuzzPool(f *testing.F) {
 		}
 		submit := func(kind, n int, special func(i int) bool, goexit bool) {
 			s := &fuzzFuture{tallies: make([]tally, n), goexit: goexit}
-			run := func(i int) {
+			errKind := kind >= kindTasksErr
+			run := func(i int) error {
 				s.tallies[i].runs.Add(1)
 				if special != nil && special(i) {
+					if errKind {
+						return errFuzz
+					}
 					if goexit {
 						runtime.Goexit()
 					}
 					panic("fuzz")
 				}
+				return nil
 			}
-			fn := func(tl *tally) { run(indexOf(s.tallies, tl)) }
-			s.failing = special != nil && n > 0
-			s.loose = s.failing && kind == kindRange
+			runRange := func(lo, hi int) error {
+				for i := lo; i < hi; i++ {
+					if err := run(i); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			fn := func(tl *tally) { _ = run(indexOf(s.tallies, tl)) }
+			fnErr := func(tl *tally) error { return run(indexOf(s.tallies, tl)) }
+			failing := special != nil && n > 0
+			s.failing = failing && !errKind
+			s.errs = failing && errKind
+			s.loose = s.failing && kind == kindRange || s.errs
 			defer func() {
 				if v := recover(); v != nil {
 					err, ok := v.(error)
@@ -79,13 +104,17 @@ func FuzzPool(f *testing.F) {
 			}()
 			switch {
 			case kind == kindRange:
-				s.f = zeropool.SubmitRange(p, n, func(lo, hi int) {
-					for i := lo; i < hi; i++ {
-						run(i)
-					}
-				})
+				s.f = zeropool.SubmitRange(p, n, func(lo, hi int) { _ = runRange(lo, hi) })
+			case kind == kindRangeErr:
+				s.f = zeropool.SubmitRangeErr(p, n, runRange)
 			case kind == kindGo:
-				s.f = p.Go(func() { run(0) })
+				s.f = p.Go(func() { _ = run(0) })
+			case kind == kindGoErr:
+				s.f = p.GoErr(func() error { return run(0) })
+			case kind == kindTasksErr && n == 1:
+				s.f = zeropool.SubmitErr(p, fnErr, &s.tallies[0])
+			case kind == kindTasksErr:
+				s.f = zeropool.SubmitBatchErr(p, fnErr, s.tallies)
 			case n == 1:
 				s.f = zeropool.Submit(p, fn, &s.tallies[0])
 			default:
@@ -97,7 +126,7 @@ func FuzzPool(f *testing.F) {
 			subs = append(subs, s)
 		}
 		for i := 1; i < len(ops); i++ {
-			op := ops[i] % 12
+			op := ops[i] % 14
 			arg := 0
 			if i+1 < len(ops) {
 				arg = int(ops[i+1])
@@ -132,7 +161,7 @@ func FuzzPool(f *testing.F) {
 				if s := last(); s != nil {
 					ctx, cancel := context.WithCancel(context.Background())
 					cancel()
-					if err := s.f.WaitContext(ctx); err != nil && !errors.Is(err, context.Canceled) && !s.failing && !s.cancel {
+					if err := s.f.WaitContext(ctx); err != nil && !errors.Is(err, context.Canceled) && !s.failing && !s.cancel && !s.errs {
 						t.Fatalf("WaitContext = %v", err)
 					}
 				}
@@ -179,6 +208,29 @@ func FuzzPool(f *testing.F) {
 					s.f.Cancel()
 					s.cancel, s.loose = true, true
 				}
+			case 12: // error tasks, one failing when arg is odd
+				k := 1 + arg%50
+				var special func(int) bool
+				if arg%2 == 1 {
+					special = func(i int) bool { return i == arg/2%k }
+				}
+				submit(kindTasksErr, k, special, false)
+				i++
+			case 13: // an error range, or an error closure; failing when arg%4 < 2
+				var special func(int) bool
+				if arg%2 == 0 {
+					if arg%4 == 0 {
+						special = func(int) bool { return true }
+					}
+					submit(kindGoErr, 1, special, false)
+				} else {
+					n := arg * 53 % 5000
+					if arg%4 == 1 && n > 0 {
+						special = func(i int) bool { return i == arg%n }
+					}
+					submit(kindRangeErr, n, special, false)
+				}
+				i++
 			}
 		}
 		closeBounded(t, p)
@@ -198,6 +250,10 @@ func FuzzPool(f *testing.F) {
 			switch err := s.f.Err(); {
 			case s.cancel && errors.Is(err, zeropool.ErrCanceled):
 				// Cancel skipped tasks before any failed.
+			case s.errs:
+				if err != errFuzz {
+					t.Fatalf("Err = %v on a future whose task returned errFuzz", err)
+				}
 			case s.failing:
 				var pe *zeropool.PanicError
 				if !errors.As(err, &pe) {
