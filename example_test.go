@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -194,4 +195,61 @@ func ExampleTaskFuture_Cancel() {
 	// Output:
 	// canceled: true
 	// found a multiple: true
+}
+
+func ExampleSubmitBatchErr() {
+	pool := zeropool.New()
+	defer pool.Close()
+
+	// Parse in parallel and stop at the first bad input: no task starts
+	// after one has returned an error, and Wait returns that error.
+	type parse struct {
+		in  string
+		out int
+	}
+	inputs := []parse{{in: "12"}, {in: "7"}, {in: "x9"}, {in: "40"}}
+	err := zeropool.SubmitBatchErr(pool, func(p *parse) error {
+		n, err := strconv.Atoi(p.in)
+		p.out = n
+		return err
+	}, inputs).Wait()
+	var numErr *strconv.NumError
+	fmt.Println("bad input:", errors.As(err, &numErr), numErr.Num)
+	// Output: bad input: true x9
+}
+
+func ExamplePool_GoErr() {
+	pool := zeropool.New()
+	defer pool.Close()
+
+	// errgroup's Go, one future per closure.
+	errMissing := errors.New("missing")
+	f := pool.GoErr(func() error { return fmt.Errorf("config: %w", errMissing) })
+	err := f.Wait()
+	fmt.Println(err, errors.Is(err, errMissing))
+	// Output: config: missing true
+}
+
+func ExampleTaskFuture_Cancel_context() {
+	pool := zeropool.New()
+	defer pool.Close()
+
+	// Give a batch a deadline: when ctx ends, Cancel skips the tasks not
+	// yet started, and Wait still waits for those running.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	var ran atomic.Int64
+	f := zeropool.SubmitBatchErr(pool, func(*struct{}) error {
+		ran.Add(1)
+		time.Sleep(time.Millisecond)
+		return nil
+	}, make([]struct{}, 1000))
+	stop := context.AfterFunc(ctx, f.Cancel)
+	defer stop()
+	err := f.Wait()
+	fmt.Println("canceled:", errors.Is(err, zeropool.ErrCanceled))
+	fmt.Println("some skipped:", ran.Load() < 1000)
+	// Output:
+	// canceled: true
+	// some skipped: true
 }
