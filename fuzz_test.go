@@ -26,12 +26,12 @@ var errFuzz = errors.New("fuzz error")
 
 // Submission kinds FuzzPool makes.
 const (
-	kindTasks = iota // Submit for one task, else SubmitBatchUniform
-	kindRange        // SubmitRange, a tally per index
-	kindGo           // Pool.Go, one closure
-	kindTasksErr     // SubmitErr for one task, else SubmitBatchErr
-	kindRangeErr     // SubmitRangeErr
-	kindGoErr        // Pool.GoErr
+	kindTasks    = iota // Submit for one task, else SubmitBatchUniform
+	kindRange           // SubmitRange, a tally per index
+	kindGo              // Pool.Go, one closure
+	kindTasksErr        // SubmitErr for one task, else SubmitBatchErr
+	kindRangeErr        // SubmitRangeErr
+	kindGoErr           // Pool.GoErr
 )
 
 // FuzzPool decodes bytes into a sequence of operations on a pool (submit a
