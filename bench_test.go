@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -539,5 +541,151 @@ func BenchmarkClosures(b *testing.B) {
 				wgs[i].Wait()
 			}
 		}
+	})
+}
+
+// write42 is the task body of B10 and B12, one compiled copy for the
+// plain calls and their error twins alike.
+//
+//go:noinline
+func write42(p *uint64) { *p = 42 }
+
+func write42Task(p *emptyTask)          { write42(p.result) }
+func write42TaskErr(p *emptyTask) error { write42(p.result); return nil }
+
+// B10: one batch of 1000 error tasks that each write 42 and return nil,
+// against the plain batch of the same body; params built per iteration.
+func BenchmarkErrBatch(b *testing.B) {
+	p := zeropool.New()
+	defer p.Close()
+	bench := func(b *testing.B, run func(tasks []emptyTask)) {
+		b.ReportAllocs()
+		for b.Loop() {
+			results := make([]uint64, taskCount)
+			tasks := make([]emptyTask, taskCount)
+			for i := range tasks {
+				tasks[i].result = &results[i]
+			}
+			run(tasks)
+		}
+	}
+	b.Run("op=SubmitBatchUniform", func(b *testing.B) {
+		bench(b, func(tasks []emptyTask) { zeropool.SubmitBatchUniform(p, write42Task, tasks).Wait() })
+	})
+	b.Run("op=SubmitBatchErr", func(b *testing.B) {
+		bench(b, func(tasks []emptyTask) {
+			if err := zeropool.SubmitBatchErr(p, write42TaskErr, tasks).Wait(); err != nil {
+				b.Fatal(err)
+			}
+		})
+	})
+}
+
+// failFastN and failFastAt are B11's batch and the start that fails.
+const failFastN, failFastAt = 1 << 20, 1000
+
+// lcg20 is B11's task, about 20 LCG steps.
+//
+//go:noinline
+func lcg20(seed uint64) uint64 {
+	x := seed
+	for range 20 {
+		x = x*6364136223846793005 + 1442695040888963407
+	}
+	return x
+}
+
+var errFailFast = errors.New("the 1000th task failed")
+
+// failFastTask counts its start and fails if it is the failAt-th.
+type failFastTask struct {
+	state *failFastState
+	out   uint64
+}
+
+type failFastState struct {
+	started atomic.Int64
+	failAt  int64 // 0: no task fails
+}
+
+func (t *failFastTask) run() error {
+	if t.state.started.Add(1) == t.state.failAt {
+		return errFailFast
+	}
+	t.out = lcg20(uint64(uintptr(unsafe.Pointer(t))))
+	return nil
+}
+
+// B11: fail fast. A batch of 2^20 tasks whose 1000th to start fails,
+// against the floor: a batch of 1000 tasks that do not fail, from a pool
+// parked the same way. Both count their starts the same way; started/op
+// is the tasks started per op.
+func BenchmarkFailFast(b *testing.B) {
+	p := zeropool.New()
+	defer p.Close()
+	var st failFastState
+	tasks := make([]failFastTask, failFastN)
+	for i := range tasks {
+		tasks[i].state = &st
+	}
+	run := (*failFastTask).run
+	bench := func(b *testing.B, n int, failAt int64, want error) {
+		st.failAt = failAt
+		var total int64
+		b.ReportAllocs()
+		for b.Loop() {
+			b.StopTimer()
+			parkWorkers()
+			st.started.Store(0)
+			b.StartTimer()
+			if err := zeropool.SubmitBatchErr(p, run, tasks[:n]).Wait(); err != want {
+				b.Fatalf("Wait = %v; want %v", err, want)
+			}
+			total += st.started.Load()
+		}
+		b.ReportMetric(float64(total)/float64(b.N), "started/op")
+	}
+	b.Run("op=fail", func(b *testing.B) { bench(b, failFastN, failFastAt, errFailFast) })
+	b.Run("op=floor", func(b *testing.B) { bench(b, failFastAt, 0, nil) })
+}
+
+// parkWorkers gives the workers time to go back to sleep, as measureIdle
+// does between rounds.
+func parkWorkers() { time.Sleep(50 * time.Microsecond) }
+
+// B12: 1000 error singles (SubmitErr, then GoErr), a wait on each, against
+// 1000 of their plain twins with the same body, waited the same way.
+func BenchmarkErrSingles(b *testing.B) {
+	p := zeropool.New()
+	defer p.Close()
+	futures := make([]*zeropool.TaskFuture, taskCount)
+	bench := func(b *testing.B, submit func(results []uint64, i int) *zeropool.TaskFuture) {
+		b.ReportAllocs()
+		for b.Loop() {
+			results := make([]uint64, taskCount)
+			for i := range results {
+				futures[i] = submit(results, i)
+			}
+			for _, f := range futures {
+				if err := f.Wait(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	}
+	write42Err := func(p *uint64) error { write42(p); return nil }
+	b.Run("op=Submit", func(b *testing.B) {
+		bench(b, func(r []uint64, i int) *zeropool.TaskFuture { return zeropool.Submit(p, write42, &r[i]) })
+	})
+	b.Run("op=SubmitErr", func(b *testing.B) {
+		bench(b, func(r []uint64, i int) *zeropool.TaskFuture { return zeropool.SubmitErr(p, write42Err, &r[i]) })
+	})
+	b.Run("op=Go", func(b *testing.B) {
+		bench(b, func(r []uint64, i int) *zeropool.TaskFuture { return p.Go(func() { write42(&r[i]) }) })
+	})
+	b.Run("op=GoErr", func(b *testing.B) {
+		bench(b, func(r []uint64, i int) *zeropool.TaskFuture {
+			return p.GoErr(func() error { write42(&r[i]); return nil })
+		})
 	})
 }
