@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/alitto/pond/v2"
+	"github.com/bytedance/gopkg/util/gopool"
 	"github.com/panjf2000/ants/v2"
 	"github.com/sourcegraph/conc/iter"
 	"github.com/sourcegraph/conc/pool"
@@ -73,6 +74,19 @@ var runners = []runner{
 				p.Go(func() { fn(i) })
 			}
 			p.Wait()
+		}, func() {}
+	}},
+	{"gopool", func(b *testing.B) (func(int, func(int)), func()) {
+		// bytedance's pool: a goroutine per task up to cap, a linked
+		// list of tasks beyond; no wait of its own.
+		p := gopool.NewPool("bench", int32(runtime.GOMAXPROCS(0)), gopool.NewConfig())
+		return func(n int, fn func(int)) {
+			var wg sync.WaitGroup
+			wg.Add(n)
+			for i := range n {
+				p.Go(func() { fn(i); wg.Done() })
+			}
+			wg.Wait()
 		}, func() {}
 	}},
 	{"errgroup", func(b *testing.B) (func(int, func(int)), func()) {
