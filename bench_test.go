@@ -2,9 +2,9 @@ package zeropool_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
-	"errors"
 	"slices"
 	"sync"
 	"sync/atomic"
