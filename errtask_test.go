@@ -20,9 +20,9 @@ func (e *parseError) Error() string { return fmt.Sprintf("bad input at %d", e.in
 
 var errLeaf = errors.New("leaf failed")
 
-// waitErrBounded calls f.Wait on another goroutine and returns its error
-// and what it panicked with, failing the test past bound.
-func waitErrBounded(t testing.TB, f *zeropool.TaskFuture) (err error, panicked any) {
+// waitErrBounded calls f.Wait on another goroutine and returns what it
+// panicked with and its error, failing the test past bound.
+func waitErrBounded(t testing.TB, f *zeropool.TaskFuture) (panicked any, err error) {
 	t.Helper()
 	type result struct {
 		err error
@@ -36,7 +36,7 @@ func waitErrBounded(t testing.TB, f *zeropool.TaskFuture) (err error, panicked a
 	}()
 	select {
 	case r := <-done:
-		return r.err, r.v
+		return r.v, r.err
 	case <-time.After(bound):
 		t.Fatal("Wait did not return: a task or a wake-up was lost")
 		return nil, nil
@@ -94,7 +94,7 @@ func TestErrTwinsWithoutErrors(t *testing.T) {
 	for _, tw := range errTwins {
 		t.Run(tw.name, func(t *testing.T) {
 			runs := make([]atomic.Int32, twinSize(tw.name))
-			err, v := waitErrBounded(t, tw.submit(p, runs, -1))
+			v, err := waitErrBounded(t, tw.submit(p, runs, -1))
 			if err != nil || v != nil {
 				t.Fatalf("Wait = %v, panicked with %v; want nil", err, v)
 			}
@@ -121,7 +121,7 @@ func TestErrReported(t *testing.T) {
 			runs := make([]atomic.Int32, twinSize(tw.name))
 			fail := len(runs) / 2
 			f := tw.submit(p, runs, fail)
-			err, v := waitErrBounded(t, f)
+			v, err := waitErrBounded(t, f)
 			if v != nil {
 				t.Fatalf("Wait panicked with %v; want it to return the error", v)
 			}
@@ -138,7 +138,7 @@ func TestErrReported(t *testing.T) {
 	}
 	wrapped := fmt.Errorf("parsing: %w", errLeaf)
 	f := p.GoErr(func() error { return wrapped })
-	if err, _ := waitErrBounded(t, f); err != wrapped || !errors.Is(f.Err(), errLeaf) {
+	if _, err := waitErrBounded(t, f); err != wrapped || !errors.Is(f.Err(), errLeaf) {
 		t.Fatalf("Wait = %v; want the task's own error, which wraps errLeaf", err)
 	}
 	if n := handled.Load(); n != 0 {
@@ -167,7 +167,7 @@ func TestBatchErrStopsAtK(t *testing.T) {
 				}
 				return nil
 			}, params)
-			err, v := waitErrBounded(t, f)
+			v, err := waitErrBounded(t, f)
 			var pe *parseError
 			if v != nil || !errors.As(err, &pe) || pe.index != k {
 				t.Fatalf("Wait = %v, panicked with %v; want the error of task %d", err, v, k)
@@ -200,7 +200,7 @@ func TestRangeErrStopsAtFailingChunk(t *testing.T) {
 			}
 			return nil
 		})
-		err, _ := waitErrBounded(t, f)
+		_, err := waitErrBounded(t, f)
 		if !errors.As(err, new(*parseError)) {
 			t.Fatalf("bad=%d: Wait = %v; want the chunk's error", bad, err)
 		}
@@ -303,7 +303,7 @@ func TestFirstFailureStands(t *testing.T) {
 		f := twoRunning(t, p,
 			func(*zeropool.TaskFuture) error { return errLeaf },
 			func(f *zeropool.TaskFuture) error { return failedAfter(f, func() error { panic("late") }) })
-		if err, v := waitErrBounded(t, f); err != errLeaf || v != nil {
+		if v, err := waitErrBounded(t, f); err != errLeaf || v != nil {
 			t.Fatalf("Wait = %v, panicked with %v; want errLeaf, the first failure", err, v)
 		}
 	})
@@ -311,7 +311,7 @@ func TestFirstFailureStands(t *testing.T) {
 		f := twoRunning(t, p,
 			func(*zeropool.TaskFuture) error { panic("first") },
 			func(f *zeropool.TaskFuture) error { return failedAfter(f, func() error { return errLeaf }) })
-		_, v := waitErrBounded(t, f)
+		v, _ := waitErrBounded(t, f)
 		if pe, ok := v.(*zeropool.PanicError); !ok || pe.Value != "first" {
 			t.Fatalf("Wait panicked with %v; want the panic, the first failure", v)
 		}
@@ -324,7 +324,7 @@ func TestFirstFailureStands(t *testing.T) {
 			func(*zeropool.TaskFuture) error { return errLeaf },
 			func(f *zeropool.TaskFuture) error { return failedAfter(f, func() error { f.Cancel(); return nil }) })
 		f.Cancel()
-		if err, _ := waitErrBounded(t, f); err != errLeaf {
+		if _, err := waitErrBounded(t, f); err != errLeaf {
 			t.Fatalf("Wait = %v; want errLeaf, the first failure", err)
 		}
 	})
@@ -401,7 +401,7 @@ func TestNestedGoErrOnOneWorker(t *testing.T) {
 		}
 		return nil
 	}
-	err, v := waitErrBounded(t, p.GoErr(func() error { return level(100) }))
+	v, err := waitErrBounded(t, p.GoErr(func() error { return level(100) }))
 	if v != nil || !errors.Is(err, errLeaf) {
 		t.Fatalf("Wait = %v, panicked with %v; want an error wrapping errLeaf", err, v)
 	}
@@ -509,7 +509,7 @@ func TestContextRecipe(t *testing.T) {
 	// AfterFunc calls Cancel on a goroutine of its own: until it has,
 	// this goroutine's Wait would run the unclaimed tasks itself.
 	pollUntil(t, time.Now().Add(bound), func() bool { return f.Err() != nil }, func() string { return "Cancel did not run when ctx ended" })
-	err, _ := waitErrBounded(t, f)
+	_, err := waitErrBounded(t, f)
 	if !errors.Is(err, zeropool.ErrCanceled) {
 		t.Fatalf("Wait = %v; want ErrCanceled", err)
 	}
