@@ -364,7 +364,7 @@ func TestPanicHandlerSeesUnwaitedPanics(t *testing.T) {
 			}
 			delete(want, pe.Value)
 		case <-time.After(bound):
-			t.Fatalf("handler never saw %v", want)
+			lost(t, "handler never saw %v", want)
 		}
 	}
 	// A handler that panics itself does not take the pool down.

@@ -38,7 +38,7 @@ func waitErrBounded(t testing.TB, f *zeropool.TaskFuture) (panicked any, err err
 	case r := <-done:
 		return r.v, r.err
 	case <-time.After(bound):
-		t.Fatal("Wait did not return: a task or a wake-up was lost")
+		lost(t, "Wait did not return: a task or a wake-up was lost")
 		return nil, nil
 	}
 }
@@ -344,7 +344,7 @@ func TestFirstFailureStands(t *testing.T) {
 		case <-running:
 		case <-time.After(bound):
 			close(canceled)
-			t.Fatal("task 0 did not start")
+			lost(t, "task 0 did not start")
 		}
 		f.Cancel() // skips the tasks no one claimed
 		close(canceled)
@@ -382,7 +382,7 @@ func TestManyWaitersSeeTheError(t *testing.T) {
 				t.Fatalf("a waiter's Wait = %v; want the task's error", err)
 			}
 		case <-time.After(bound):
-			t.Fatal("a waiter did not return")
+			lost(t, "a waiter did not return")
 		}
 	}
 }
@@ -503,7 +503,7 @@ func TestContextRecipe(t *testing.T) {
 	select {
 	case <-running:
 	case <-time.After(bound):
-		t.Fatal("no task started")
+		lost(t, "no task started")
 	}
 	cancel()
 	// AfterFunc calls Cancel on a goroutine of its own: until it has,

@@ -140,12 +140,7 @@ func FuzzPool(f *testing.F) {
 			case 2: // Wait, or WaitContext where Wait could run a Goexit here
 				if s := last(); s != nil {
 					if s.goexit {
-						ctx, cancel := context.WithTimeout(context.Background(), bound)
-						err := s.f.WaitContext(ctx)
-						cancel()
-						if errors.Is(err, context.DeadlineExceeded) {
-							t.Fatalf("a Goexit future never completed: %s", p.DebugState())
-						}
+						_ = s.f.WaitContext(boundCtx(t)) // its end is reported as lost
 					} else {
 						v := waitBounded(t, s.f)
 						if (v != nil) != s.failing && !s.cancel {

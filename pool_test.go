@@ -45,7 +45,7 @@ func waitBounded(t testing.TB, f *zeropool.TaskFuture) (panicked any) {
 	case v := <-done:
 		return v
 	case <-time.After(bound):
-		t.Fatal("Wait did not return: a task or a wake-up was lost")
+		lost(t, "Wait did not return: a task or a wake-up was lost")
 		return nil
 	}
 }
@@ -53,16 +53,33 @@ func waitBounded(t testing.TB, f *zeropool.TaskFuture) (panicked any) {
 func mustComplete(t testing.TB, f *zeropool.TaskFuture) {
 	t.Helper()
 	if !f.WaitTimeout(bound) {
-		t.Fatal("future did not complete: a task or a wake-up was lost")
+		lost(t, "future did not complete: a task or a wake-up was lost")
 	}
 }
 
 // boundCtx returns a context that ends after bound, for WaitContext calls
-// that would otherwise wait forever on a lost task or wake-up.
+// that would otherwise wait forever on a lost task or wake-up. Its end is
+// reported as lost, so the first one ends the run.
 func boundCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	context.AfterFunc(ctx, func() {
+		if ctx.Err() == context.DeadlineExceeded {
+			lost(t, "WaitContext reached the bound: a task or a wake-up was lost")
+		}
+	})
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// lost ends the whole test binary, with every goroutine's stack: a wait
+// reached its bound, so a task or a wake-up was lost. Failing only the
+// test (t.Fatal) would let every later test that meets the same bug wait
+// out its own bound too, and a broken wake-up would cost minutes, not one
+// bound. Every bounded wait in the suite reports here.
+func lost(t testing.TB, format string, args ...any) {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	panic(fmt.Sprintf("%s: %s\n\nevery goroutine:\n%s", t.Name(), fmt.Sprintf(format, args...), buf))
 }
 
 // waitGroupBounded waits for wg, failing the test if that takes past bound.
@@ -73,8 +90,7 @@ func waitGroupBounded(t testing.TB, wg *sync.WaitGroup, what string) {
 	select {
 	case <-done:
 	case <-time.After(bound):
-		buf := make([]byte, 1<<20)
-		t.Fatalf("%s did not finish: a task or a wake-up was lost\n%s", what, buf[:runtime.Stack(buf, true)])
+		lost(t, "%s did not finish: a task or a wake-up was lost", what)
 	}
 }
 
@@ -116,7 +132,7 @@ func blockWorkers(t testing.TB, p *zeropool.Pool) (release func()) {
 		select {
 		case <-started:
 		case <-time.After(bound):
-			t.Fatal("workers did not start")
+			lost(t, "workers did not start")
 		}
 	}
 	return release
@@ -305,8 +321,7 @@ func TestWaitFromManyGoroutines(t *testing.T) {
 				f.Wait()
 			case 1:
 				if !f.WaitTimeout(bound) {
-					errs <- "WaitTimeout timed out"
-					return
+					lost(t, "WaitTimeout timed out: a task or a wake-up was lost")
 				}
 			case 2:
 				if err := f.WaitContext(boundCtx(t)); err != nil {
@@ -546,7 +561,7 @@ func TestCloseWaitsForWaiterChunks(t *testing.T) {
 			select {
 			case <-started:
 			case <-time.After(bound):
-				t.Fatal("the waiter did not start the task")
+				lost(t, "the waiter did not start the task")
 			}
 			for range tc.later {
 				zeropool.Submit(p, func(*int) {}, new(int))
@@ -563,7 +578,7 @@ func TestCloseWaitsForWaiterChunks(t *testing.T) {
 			select {
 			case <-closed:
 			case <-time.After(bound):
-				t.Fatalf("Close did not return after the waiter's task finished: %s", p.DebugState())
+				lost(t, "Close did not return after the waiter's task finished: %s", p.DebugState())
 			}
 			if !finished.Load() {
 				t.Fatal("Close returned before the waiter's task finished")
@@ -644,7 +659,7 @@ func TestGoexitInWaiter(t *testing.T) {
 			t.Fatal("Wait returned though the task it ran called Goexit")
 		}
 	case <-time.After(bound):
-		t.Fatal("waiter did not end")
+		lost(t, "waiter did not end")
 	}
 	release()
 	if err := f.WaitContext(boundCtx(t)); !errors.Is(err, zeropool.ErrGoexit) {
@@ -661,8 +676,7 @@ func closeBounded(t testing.TB, p *zeropool.Pool) {
 	select {
 	case <-done:
 	case <-time.After(bound):
-		buf := make([]byte, 1<<20)
-		t.Fatalf("Close did not return: %s\n%s", p.DebugState(), buf[:runtime.Stack(buf, true)])
+		lost(t, "Close did not return: %s", p.DebugState())
 	}
 }
 

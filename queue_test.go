@@ -279,14 +279,14 @@ func TestSleepRacesCompletion(t *testing.T) {
 					select {
 					case <-ch:
 					case <-time.After(bound):
-						t.Fatalf("round %d: a waiter slept through completion", r)
+						lost(t, "round %d: a waiter slept through completion", r)
 					}
 				}
 			}
 			select {
 			case <-done:
 			case <-time.After(bound):
-				t.Fatal("the completing goroutine never finished")
+				lost(t, "the completing goroutine never finished")
 			}
 		})
 	}

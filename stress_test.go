@@ -1,7 +1,6 @@
 package zeropool_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -70,14 +69,10 @@ func TestExactlyOnceStress(t *testing.T) {
 							f.Wait()
 						case 1:
 							if !f.WaitTimeout(bound) {
-								errs <- errors.New("WaitTimeout timed out")
-								return
+								lost(t, "WaitTimeout timed out: a task or a wake-up was lost")
 							}
 						case 2:
-							ctx, cancel := context.WithTimeout(context.Background(), bound)
-							err := f.WaitContext(ctx)
-							cancel()
-							if err != nil {
+							if err := f.WaitContext(boundCtx(t)); err != nil {
 								errs <- err
 								return
 							}
@@ -96,7 +91,7 @@ func TestExactlyOnceStress(t *testing.T) {
 			select {
 			case <-done:
 			case <-time.After(4 * bound):
-				t.Fatal("stress did not finish: a task or wake-up was lost")
+				lost(t, "stress did not finish: a task or wake-up was lost")
 			}
 			close(errs)
 			for err := range errs {
@@ -141,13 +136,10 @@ func TestLostWakeup(t *testing.T) {
 					switch r % 4 {
 					case 0:
 						if !f.WaitTimeout(bound) {
-							t.Fatalf("round %d: WaitTimeout timed out: a wake-up was lost: %s", r, p.DebugState())
+							lost(t, "round %d: WaitTimeout timed out: a wake-up was lost: %s", r, p.DebugState())
 						}
 					case 1:
-						ctx, cancel := context.WithTimeout(context.Background(), bound)
-						err := f.WaitContext(ctx)
-						cancel()
-						if err != nil {
+						if err := f.WaitContext(boundCtx(t)); err != nil {
 							t.Fatalf("round %d: WaitContext = %v: %s", r, err, p.DebugState())
 						}
 					default:
@@ -169,7 +161,7 @@ func pollUntil(t testing.TB, deadline time.Time, cond func() bool, msg func() st
 	for i := 0; !cond(); i++ {
 		if i%64 == 63 {
 			if time.Now().After(deadline) {
-				t.Fatal(msg())
+				lost(t, "%s", msg())
 			}
 			runtime.Gosched()
 		}
@@ -265,7 +257,7 @@ func TestSoakHeapFlat(t *testing.T) {
 						case 0:
 							f := zeropool.Submit(p, func(*[64]byte) { panic("soak") }, new([64]byte))
 							if !f.WaitTimeout(bound) {
-								t.Error("a panicking task never completed: a task or a wake-up was lost")
+								lost(t, "a panicking task never completed: a task or a wake-up was lost")
 							} else if f.Err() == nil {
 								t.Error("panic not carried")
 							}
