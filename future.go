@@ -55,6 +55,7 @@ func (f *TaskFuture) Cancel() {
 		// Recorded before finish, so that the completion the skipped
 		// tasks count towards publishes it.
 		t.extras().err.CompareAndSwap(nil, canceled)
+		t.pool().stats.skipped.Add(uint64(k))
 		t.finish(k)
 	}
 }

@@ -90,6 +90,9 @@ type Pool struct {
 
 	closeOnce sync.Once
 	wg        sync.WaitGroup
+
+	all   []*worker // every worker, for Stats; set by New, read-only after
+	stats counters
 }
 
 // ErrClosed is wrapped by the panic of a submission to a closed pool.
@@ -136,8 +139,10 @@ func New(opts ...Option) *Pool {
 	p.q.init(p)
 	p.work.L = &p.mu
 	p.wg.Add(c.workers)
-	for range c.workers {
-		go p.runWorker(new(worker), nil, 0, 0, 0)
+	p.all = make([]*worker, c.workers)
+	for i := range p.all {
+		p.all[i] = new(worker)
+		go p.runWorker(p.all[i], nil, 0, 0, 0)
 	}
 	return p
 }

@@ -269,12 +269,18 @@ func (t *task) runChunk(next, lo, hi int, w *worker) {
 	if timed {
 		start = time.Now()
 	}
+	ran := 0
 	for i := next; i < hi; {
-		i = t.runFrom(i, lo, hi, w)
+		j, skipped := t.runFrom(i, lo, hi, w)
+		ran += j - i - skipped
+		i = j
 	}
 	if timed {
 		b.nsPerTask.CompareAndSwap(0, max(1, time.Since(start).Nanoseconds()/int64(hi-next)))
 	}
+	// Counted before finish, so that the counts of a future's tasks are
+	// synchronized before its completion (see Stats).
+	t.countRan(w, ran)
 	t.finish(hi - lo)
 }
 
@@ -288,8 +294,9 @@ const chunkBudget = 200_000
 // runFrom runs tasks i, i+1, ... hi-1 and returns the index after the last
 // one run: hi, or one past a task that panicked. A chunk of a range is one
 // call, so a panic ends the whole chunk. The tasks of an error record stop
-// at the first error (see runErrs).
-func (t *task) runFrom(i, lo, hi int, w *worker) (next int) {
+// at the first error (see runErrs): skipped is how many of i..next-1 did
+// not run.
+func (t *task) runFrom(i, lo, hi int, w *worker) (next, skipped int) {
 	defer func() {
 		if i < hi {
 			// Task i did not return. recover is nil only when it called
@@ -299,10 +306,13 @@ func (t *task) runFrom(i, lo, hi int, w *worker) (next int) {
 				resume = hi // a range chunk: nothing of it to resume
 			}
 			if r := recover(); r != nil {
-				t.pool().report(t.fail(r))
+				p := t.pool()
+				p.stats.panicked.Add(1)
+				p.report(t.fail(r))
 				next = resume
 			} else {
 				p := t.pool()
+				p.stats.panicked.Add(1)
 				p.report(t.fail(ErrGoexit))
 				p.afterGoexit(t, resume, lo, hi, w)
 			}
@@ -311,27 +321,28 @@ func (t *task) runFrom(i, lo, hi int, w *worker) (next int) {
 	if v := t.state.Load(); v&(rangeHead|errTask) != 0 {
 		// The deferred call learns from i which task did not return.
 		if v&errTask != 0 {
-			t.runErrs(&i, hi)
+			skipped = t.runErrs(&i, hi)
 		} else {
 			t.batch().body(i, hi)
 			i = hi
 		}
-		return hi
+		return hi, skipped
 	}
 	fn := t.fn
 	base, stride := t.base, t.stride()
 	for ; i < hi; i++ {
 		fn(unsafe.Add(base, uintptr(i)*stride))
 	}
-	return hi
+	return hi, 0
 }
 
 // runErrs is runFrom's loop for a record whose tasks return errors: it
 // runs tasks *i..hi-1, moving *i past each task that returns, but starts
-// none once the batch is stopped, and stops it at the first error. The
-// look before each task, not only before each claim, is what keeps the
-// rest of a big first chunk from running after an error elsewhere.
-func (t *task) runErrs(i *int, hi int) {
+// none once the batch is stopped, and stops it at the first error. It
+// returns how many it skipped. The look before each task, not only before
+// each claim, is what keeps the rest of a big first chunk from running
+// after an error elsewhere.
+func (t *task) runErrs(i *int, hi int) (skipped int) {
 	b := t.batch()
 	if b == nil { // a single task
 		err := errFunc(t.fn)(t.base)
@@ -339,33 +350,42 @@ func (t *task) runErrs(i *int, hi int) {
 		if err != nil {
 			t.failWith(err)
 		}
-		return
+		return 0
 	}
 	if t.isRange() { // a chunk of a range: one call
 		if b.stopped() {
-			*i = hi
-			return
+			return t.skipRest(i, hi)
 		}
 		err := (*(*func(lo, hi int) error)(unsafe.Pointer(&b.body)))(*i, hi)
 		*i = hi
 		if err != nil {
 			t.failWith(err)
 		}
-		return
+		return 0
 	}
 	fn := errFunc(t.fn)
 	base, stride := t.base, t.stride()
 	for ; *i < hi; *i++ {
 		if b.stopped() {
-			break
+			return t.skipRest(i, hi)
 		}
 		if err := fn(unsafe.Add(base, uintptr(*i)*stride)); err != nil {
-			*i = hi
+			*i++
 			t.failWith(err)
-			return
+			return t.skipRest(i, hi) // the rest of this chunk
 		}
 	}
+	return 0
+}
+
+// skipRest skips tasks *i..hi-1 of a stopped chunk, counting them.
+func (t *task) skipRest(i *int, hi int) int {
+	k := hi - *i
 	*i = hi
+	if k > 0 {
+		t.pool().stats.skipped.Add(uint64(k))
+	}
+	return k
 }
 
 // errFunc views fn, stored in a record of kind errTask, as the func it
@@ -393,7 +413,10 @@ func (t *task) failWith(err error) {
 	// here finds nothing to claim, so records nothing: the error is
 	// the first failure.
 	t.extras().err.CompareAndSwap(nil, &failure{err: err})
+	st := &t.pool().stats
+	st.failed.Add(1)
 	if k > 0 {
+		st.skipped.Add(uint64(k))
 		t.finish(k)
 	}
 }

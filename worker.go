@@ -3,6 +3,7 @@ package zeropool
 import (
 	"runtime"
 	"slices"
+	"sync/atomic"
 )
 
 // wake moves one idle worker to searching, unless a worker is searching
@@ -63,12 +64,22 @@ type worker struct {
 	b         *block
 	next, end int64 // slots next..end-1 of b are still to run
 
+	// ran counts the tasks this worker has run. Only the worker's
+	// goroutine (or, after a Goexit, the one that replaces it) writes
+	// it, with a plain store; Stats loads it. Sharing a line with the
+	// fields above, which only the same goroutine writes, costs nothing.
+	ran atomic.Uint64
+
 	// passed holds records that left the queue through this worker (it
 	// moved pop past them) while a waiter was still running a task of
 	// theirs. The worker waits for them to finish before it exits, which
 	// is how Close waits for tasks that waiters claimed: no other
 	// goroutine moves pop past an unfinished record (see queue.sweep).
 	passed []*task
+
+	// Workers are allocated one after another: without this, two could
+	// share a cache line, and each one's ran store would slow the other.
+	_ [cacheLine]byte
 }
 
 // pass notes that w moved pop past t, which may still be running.
