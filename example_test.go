@@ -253,3 +253,25 @@ func ExampleTaskFuture_Cancel_context() {
 	// canceled: true
 	// some skipped: true
 }
+
+func ExamplePool_Stats() {
+	pool := zeropool.New(zeropool.WithWorkers(2))
+	defer pool.Close()
+
+	_ = zeropool.SubmitBatchErr(pool, func(i *int) error {
+		if *i == 3 {
+			return errors.New("bad input")
+		}
+		return nil
+	}, []int{0, 1, 2, 3}).Wait()
+	zeropool.SubmitRange(pool, 100, func(lo, hi int) {}).Wait()
+
+	// Counts are exact once the futures have completed; a service
+	// exports them as they are (see examples/expvar).
+	st := pool.Stats()
+	fmt.Println("workers:", st.Workers, "failed:", st.Failed)
+	fmt.Println("ran or skipped:", st.Ran+st.Skipped)
+	// Output:
+	// workers: 2 failed: 1
+	// ran or skipped: 104
+}

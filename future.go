@@ -105,17 +105,23 @@ func (f *TaskFuture) help() {
 	b := t.batch()
 	if b == nil {
 		// A single task: one claim against the workers, no chunk sums.
-		if t.claimOne() {
+		// claimOwn marks it as the waiter's, which is how Stats counts
+		// it: a count here would be an add on a line all waiters share.
+		if t.claimOwn() {
 			t.runChunk(0, 0, 1, nil)
 		}
 		return
 	}
+	ran := 0
 	for {
 		lo, hi, ok := b.claim()
 		if !ok {
 			break
 		}
-		t.runChunk(lo, lo, hi, nil)
+		ran += t.runChunk(lo, lo, hi, nil)
+	}
+	if ran > 0 {
+		b.pool.countWaiter(t, ran) // once per Wait, not per chunk
 	}
 	b.pool.q.dropSpent(t)
 }

@@ -213,9 +213,28 @@ func (q *queue) sweep() {
 				break
 			}
 		}
-		if j == i || !b.pop.CompareAndSwap(i, j) || j < blockSlots {
+		if j == i || !b.pop.CompareAndSwap(i, j) {
 			return
 		}
+		q.countSwept(b, i, j)
+		if j < blockSlots {
+			return
+		}
+	}
+}
+
+// countSwept counts, for Stats, the singles among slots i..j-1 of b,
+// which sweep has just moved pop past, that their waiters ran: no worker
+// passed them, so no worker counted them.
+func (q *queue) countSwept(b *block, i, j int64) {
+	k := uint64(0)
+	for ; i < j; i++ {
+		if b.slots[i].state.Load()&stByWaiter != 0 {
+			k++
+		}
+	}
+	if k > 0 {
+		q.pool.stats.swept.Add(k)
 	}
 }
 

@@ -7,19 +7,20 @@ import (
 
 // Stats is a snapshot of a pool's state and counts, from Pool.Stats.
 //
-// Ran, Panicked, Failed and Skipped are exact for every future that has
-// completed: a task is counted before its future completes, so once every
-// Wait has returned they add up. While tasks run they are a moment's view,
-// each read once. IdleWorkers and Queued are estimates of a moment: the
-// pool's state moves while they are read.
+// Ran, Panicked, Failed and Skipped never decrease from one call to the
+// next, and are exact once the pool is idle: every future waited on and
+// the workers asleep. While tasks run, Ran may lag by the few singles run
+// by their waiters that a worker is moving the queue past at that moment,
+// but never runs ahead. IdleWorkers and Queued are estimates of a moment:
+// the pool's state moves while they are read.
 type Stats struct {
 	Workers     int // worker goroutines
 	IdleWorkers int // workers asleep, waiting for work (estimate)
 
-	// Queued counts records in the queue not yet taken: a single task is
-	// one, and so is a whole batch or range until its last chunk is
-	// claimed (estimate). It is read off the queue's indices: nothing is
-	// counted on submit.
+	// Queued counts records in the queue with tasks not yet claimed: a
+	// single task is one, and so is a whole batch or range until its
+	// last chunk is claimed (estimate). It is read off the queue: nothing
+	// is counted on submit.
 	Queued int
 
 	Ran      uint64 // tasks run, by workers and by waiters; a range counts its indices
@@ -29,80 +30,114 @@ type Stats struct {
 }
 
 // counters is what Stats sums besides the workers' own counts. None is
-// touched per task on a path that succeeds: waiters add per chunk they
-// run, and the rest count failures and skips.
+// touched per task on a path that succeeds: a waiter adds once per Wait
+// on a batch, sweep once per sweep, and the rest count failures and skips.
 type counters struct {
 	_ [cacheLine]byte
 
-	// waiterRan counts tasks run by goroutines in Wait, one add per
-	// chunk, spread over stripes by the record's address so that
-	// waiters of different futures seldom share a line.
+	// waiterRan counts the batch tasks run by goroutines in Wait, spread
+	// over stripes by the record's address so that waiters of different
+	// futures seldom share a line.
 	waiterRan [waiterStripes]struct {
 		n atomic.Uint64
 		_ [cacheLine - 8]byte
 	}
 
+	// swept counts singles run by their waiters that sweep moved pop
+	// past (see countSwept).
+	swept                     atomic.Uint64
 	panicked, failed, skipped atomic.Uint64
-	_                         [cacheLine - 24]byte
+
+	// ran is the highest Ran any Stats call has returned, so that Ran
+	// never goes back (see Stats). Only Stats touches it.
+	ran atomic.Uint64
+	_   [cacheLine - 40]byte
 }
 
 // waiterStripes is how many lines waiters' counts are spread over.
 const waiterStripes = 8
 
-// countRan counts k tasks that w (nil for a waiter) has run.
-func (t *task) countRan(w *worker, k int) {
-	if w != nil {
-		// w's goroutine is the only writer: a plain store will do.
-		w.ran.Store(w.ran.Load() + uint64(k))
-		return
-	}
-	// A single task's record is a 32-byte slot: its address picks a
-	// stripe, and neighbouring slots, which one goroutine submitting in
-	// a loop waits on in turn, take different ones.
-	s := uintptr(unsafe.Pointer(t)) / unsafe.Sizeof(task{}) % waiterStripes
-	t.pool().stats.waiterRan[s].n.Add(uint64(k))
+// countWaiter counts k tasks of the batch t that a waiter has run.
+func (p *Pool) countWaiter(t *task, k int) {
+	s := uintptr(unsafe.Pointer(t)) / unsafe.Sizeof(batchTask{}) % waiterStripes
+	p.stats.waiterRan[s].n.Add(uint64(k))
 }
 
-// Stats returns a snapshot of p's state and counts. It takes no lock and
+// Stats returns a snapshot of p's state and counts. It takes no lock, and
 // costs the submit, claim and run paths nothing: each worker counts what
-// it runs on a line of its own, waiters count per chunk, and the queue's
+// it runs on a line of its own, a waiter counts a batch's tasks once per
+// Wait, the singles waiters run are marked in the claim they already make
+// and counted by whoever moves the queue past them, and the queue's
 // length is read off its indices. It is safe to call at any time, from
 // any goroutine, also after Close.
 func (p *Pool) Stats() Stats {
 	s := Stats{
 		Workers:     p.workers,
 		IdleWorkers: int(max(p.idle.Load(), 0)),
-		Queued:      p.q.length(),
 		Panicked:    p.stats.panicked.Load(),
 		Failed:      p.stats.failed.Load(),
 		Skipped:     p.stats.skipped.Load(),
 	}
+	// The counters before the queue. A waiter's single is counted by
+	// the goroutine that moves pop past it, after the move, or here if
+	// pop has not passed it: reading the counters first, a move we see
+	// in the scan was made before the counter was read, so no single is
+	// counted twice (one may be missed, and Ran lags).
+	ran := p.stats.swept.Load()
 	for _, w := range p.all {
-		s.Ran += w.ran.Load()
+		ran += w.ran.Load()
 	}
 	for i := range p.stats.waiterRan {
-		s.Ran += p.stats.waiterRan[i].n.Load()
+		ran += p.stats.waiterRan[i].n.Load()
 	}
-	if p.closed.Load() && s.Queued > 0 {
-		s.Queued-- // the stop record
+	queued, unpassed := p.q.scan()
+	s.Queued, ran = queued, ran+unpassed
+	// Never below an earlier snapshot: a single another call counted in
+	// its scan may be between a worker's move and its count now.
+	for {
+		old := p.stats.ran.Load()
+		if ran <= old {
+			ran = old
+			break
+		}
+		if p.stats.ran.CompareAndSwap(old, ran) {
+			break
+		}
 	}
+	s.Ran = ran
 	return s
 }
 
-// length is how many slots between the head block's pop index and the
-// tail's push index are taken and not yet consumed: a moment's estimate,
-// since producers and consumers move on while it reads.
-func (q *queue) length() int {
-	n := 0
+// scan reads the queue from the head block's pop index to the tail's
+// push index: how many records there still have tasks to claim, and how
+// many singles there their waiters have claimed (run or running), which no
+// one has counted yet. A moment's estimate: producers and consumers move
+// on while it reads.
+func (q *queue) scan() (queued int, waiterRan uint64) {
 	for b := q.head.Load(); b != nil; {
-		if k := min(b.push.Load(), blockSlots) - b.pop.Load(); k > 0 {
-			n += int(k)
+		end := min(b.push.Load(), blockSlots)
+		for i := b.pop.Load(); i < end; i++ {
+			s := &b.slots[i]
+			switch v := s.state.Load(); {
+			case v&pubOne != 0:
+				if v&stClaimed == 0 {
+					queued++
+				} else if v&stByWaiter != 0 {
+					waiterRan++
+				}
+			case v&pubBatch != 0:
+				if bt := (*task)(s.base).batch(); bt.cursor.Load() < int64(bt.n) {
+					queued++
+				}
+			case v&pubStop == 0:
+				queued++ // reserved, about to be published
+			}
 		}
 		next := b.next.Load()
 		if next == b { // retired while we read: the rest is past it
-			return n
+			break
 		}
 		b = next
 	}
-	return n
+	return queued, waiterRan
 }

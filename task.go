@@ -62,6 +62,11 @@ const (
 	// the plain func it shares its representation with (see errFunc).
 	// Set with the kind, before publish, and never changed.
 	errTask = 1 << 14
+
+	// stByWaiter is set with stClaimed, in the same CompareAndSwap, when
+	// the claimant of a single task is its own waiter (see claimOwn): how
+	// Stats counts the singles waiters run without a count of their own.
+	stByWaiter = 1 << 15
 )
 
 // extra is the part of a future's state that most futures never need.
@@ -179,6 +184,13 @@ func (t *task) claimOne() bool {
 	return v&(pubOne|stClaimed) == pubOne && t.state.CompareAndSwap(v, v|stClaimed)
 }
 
+// claimOwn is claimOne for t's own waiter: the claim also marks t as run
+// by its waiter (stByWaiter), at no cost beyond the CAS it already makes.
+func (t *task) claimOwn() bool {
+	v := t.state.Load()
+	return v&(pubOne|stClaimed) == pubOne && t.state.CompareAndSwap(v, v|stClaimed|stByWaiter)
+}
+
 // done reports whether every task of t has finished.
 func (t *task) done() bool {
 	v := t.state.Load()
@@ -260,16 +272,16 @@ func (b *batchTask) stopped() bool { return b.cursor.Load() > int64(b.n) }
 
 // runChunk runs tasks next..hi-1 of the claimed chunk [lo, hi) (next is lo
 // unless resuming after a Goexit) and then finishes the chunk. A task that
-// panics is recorded and the rest of the chunk still runs.
-// w is the worker running it, nil for a waiter.
-func (t *task) runChunk(next, lo, hi int, w *worker) {
+// panics is recorded and the rest of the chunk still runs. It returns how
+// many tasks ran. w is the worker running it, which counts them; nil for a
+// waiter, which counts them itself (see help).
+func (t *task) runChunk(next, lo, hi int, w *worker) (ran int) {
 	var start time.Time
 	b := t.batch()
 	timed := b != nil && hi-next > 1 && b.nsPerTask.Load() == 0
 	if timed {
 		start = time.Now()
 	}
-	ran := 0
 	for i := next; i < hi; {
 		j, skipped := t.runFrom(i, lo, hi, w)
 		ran += j - i - skipped
@@ -278,10 +290,14 @@ func (t *task) runChunk(next, lo, hi int, w *worker) {
 	if timed {
 		b.nsPerTask.CompareAndSwap(0, max(1, time.Since(start).Nanoseconds()/int64(hi-next)))
 	}
-	// Counted before finish, so that the counts of a future's tasks are
-	// synchronized before its completion (see Stats).
-	t.countRan(w, ran)
+	if w != nil {
+		// Counted before finish, so that a worker's counts of a
+		// future's tasks are synchronized before its completion. w's
+		// goroutine is the only writer of w.ran: a plain store will do.
+		w.ran.Store(w.ran.Load() + uint64(ran))
+	}
 	t.finish(hi - lo)
+	return ran
 }
 
 // chunkBudget bounds, in nanoseconds, how long a chunk claimed once a

@@ -130,7 +130,13 @@ func (p *Pool) runSlots(w *worker) {
 		if t.claimOne() {
 			t.runChunk(0, 0, 1, w)
 		} else {
-			w.pass(&t.task) // its waiter claimed it
+			// Its waiter claimed it (or Cancel or refuse did). A waiter's
+			// single is counted by whoever moves pop past it: here, on
+			// this worker's own line.
+			if t.state.Load()&stByWaiter != 0 {
+				w.ran.Store(w.ran.Load() + 1)
+			}
+			w.pass(&t.task)
 		}
 	}
 	w.b = nil

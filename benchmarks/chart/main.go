@@ -2,10 +2,14 @@
 // (go test -bench BatchSize) into an SVG of ns/task against batch size, one
 // line per pool, on log-log axes. The median of the runs of each point is
 // plotted. With -range, it draws BenchmarkRange instead (the library's and
-// this module's peers' lines, concatenated) as one bar per pool.
+// this module's peers' lines, concatenated) as one bar per pool. With
+// -scale, it reads this module's TaskOverhead, IndividualTasks, Range and
+// Closures runs at several GOMAXPROCS (go test -cpu), prints a speedup
+// table on stderr and draws throughput against GOMAXPROCS (see scale.sh).
 //
 //	go test -run '^$' -bench BatchSize -count 6 .. | go run ./chart > batchsize.svg
 //	cat lib.txt peers.txt | go run ./chart -range > range.svg
+//	go test -run '^$' -bench . -cpu 1,2,4 . | go run ./chart -scale > scale.svg
 package main
 
 import (
@@ -36,7 +40,20 @@ var series = []struct{ pool, colour string }{
 
 func main() {
 	ranges := flag.Bool("range", false, "draw BenchmarkRange as bars")
+	scale := flag.Bool("scale", false, "print the speedup table and draw throughput against GOMAXPROCS")
 	flag.Parse()
+	if *scale {
+		data, err := parseScale(os.Stdin)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if len(data) == 0 {
+			log.Fatal("no TaskOverhead, IndividualTasks, Range or Closures lines with a -N suffix on stdin")
+		}
+		scaleTable(os.Stderr, data)
+		renderScale(os.Stdout, data)
+		return
+	}
 	if *ranges {
 		runs, err := parseRange(os.Stdin)
 		if err != nil {
