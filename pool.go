@@ -26,11 +26,14 @@
 //
 // # Failures
 //
-// A task that panics does not take down its worker or the process: the
-// future records the first panic as a *PanicError, the other tasks still
-// run, and Wait re-panics with it in the waiting goroutine. Misuse (nil
-// func, nil params, negative counts, submitting to a closed pool) panics in
-// the caller at submit time with a "zeropool:" message.
+// A task of SubmitErr, SubmitBatchErr, SubmitRangeErr or Pool.GoErr
+// returns an error; the first one stops its future (no task of it starts
+// afterwards) and is what Wait, Err and WaitContext return. A task that
+// panics does not take down its worker or the process: the future records
+// the first panic as a *PanicError, the other tasks still run, and Wait
+// re-panics with it in the waiting goroutine. Misuse (nil func, nil
+// params, negative counts, submitting to a closed pool) panics in the
+// caller at submit time with a "zeropool:" message.
 package zeropool
 
 import (

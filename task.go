@@ -17,13 +17,15 @@ import (
 type task struct {
 	// state says what the record is and how far it has got. In a slot
 	// it is zero until publish stores, once, the slot's index in its
-	// block and its kind (pubOne, pubBatch or pubStop). After that, for
-	// pubOne alone, stClaimed is set once, by CompareAndSwap, by whoever
-	// claims the task (a worker whose run includes the slot, its waiter,
-	// Cancel or refuse), and then stFinished once, by that claimant, when
-	// the task has run. A batch's head holds batchHead (and rangeHead for
-	// a range) from before it is published and never changes: a batch's
-	// progress is in its batchTask.
+	// block and its kind (pubOne, pubBatch or pubStop), with errTask for
+	// an error task. After that, for pubOne alone, stClaimed is set once,
+	// by CompareAndSwap, by whoever claims the task (a worker whose run
+	// includes the slot, its waiter, Cancel or refuse; the waiter sets
+	// stByWaiter in the same CAS), and then stFinished once, by that
+	// claimant, when the task has run. A batch's head holds batchHead
+	// (rangeHead for a range, errTask for error tasks) from before it is
+	// published and never changes: a batch's progress is in its
+	// batchTask.
 	state atomic.Uint64
 
 	// fn and base are the task, written before publish hands the record
