@@ -338,6 +338,14 @@ func (t *task) runFrom(i, lo, hi int, w *worker) (next, skipped int) {
 	}()
 	if v := t.state.Load(); v&(rangeHead|errTask) != 0 {
 		// The deferred call learns from i which task did not return.
+		if v&(errTask|batchHead) == errTask { // a single error task
+			err := errFunc(t.fn)(t.base)
+			i = hi
+			if err != nil {
+				t.failWith(err)
+			}
+			return hi, 0
+		}
 		if v&errTask != 0 {
 			skipped = t.runErrs(&i, hi)
 		} else {
@@ -354,22 +362,14 @@ func (t *task) runFrom(i, lo, hi int, w *worker) (next, skipped int) {
 	return hi, 0
 }
 
-// runErrs is runFrom's loop for a record whose tasks return errors: it
-// runs tasks *i..hi-1, moving *i past each task that returns, but starts
+// runErrs is runFrom's loop for a batch or range whose tasks return
+// errors: it runs tasks *i..hi-1, moving *i past each task that returns, but starts
 // none once the batch is stopped, and stops it at the first error. It
 // returns how many it skipped. The look before each task, not only before
 // each claim, is what keeps the rest of a big first chunk from running
 // after an error elsewhere.
 func (t *task) runErrs(i *int, hi int) (skipped int) {
-	b := t.batch()
-	if b == nil { // a single task
-		err := errFunc(t.fn)(t.base)
-		*i = hi
-		if err != nil {
-			t.failWith(err)
-		}
-		return 0
-	}
+	b := (*batchTask)(unsafe.Pointer(t)) // runFrom runs singles itself
 	if t.isRange() { // a chunk of a range: one call
 		if b.stopped() {
 			return t.skipRest(i, hi)
@@ -382,9 +382,9 @@ func (t *task) runErrs(i *int, hi int) (skipped int) {
 		return 0
 	}
 	fn := errFunc(t.fn)
-	base, stride := t.base, t.stride()
+	base, stride, n := t.base, b.stride, int64(b.n)
 	for ; *i < hi; *i++ {
-		if b.stopped() {
+		if b.cursor.Load() > n { // b.stopped(), with n kept out of the loop
 			return t.skipRest(i, hi)
 		}
 		if err := fn(unsafe.Add(base, uintptr(*i)*stride)); err != nil {

@@ -12,8 +12,9 @@ import (
 )
 
 // A scaling line: BenchmarkTaskOverhead/pool=zeropool-4  N  x ns/op ...,
-// from go test -cpu 1,2,4,...: the suffix is GOMAXPROCS.
-var scaleLine = regexp.MustCompile(`^Benchmark(TaskOverhead|IndividualTasks|Range|Closures)/pool=([\w-]+)-(\d+)\s+\d+\s+([\d.]+) ns/op`)
+// from go test -cpu 1,2,4,...: the suffix is GOMAXPROCS, and go test
+// leaves it off at 1.
+var scaleLine = regexp.MustCompile(`^Benchmark(TaskOverhead|IndividualTasks|Range|Closures)/pool=([\w-]+?)(?:-(\d+))?\s+\d+\s+([\d.]+) ns/op`)
 
 // workloads are the sweep's panels: what one op of each does.
 var workloads = []struct {
@@ -42,7 +43,10 @@ func parseScale(r io.Reader) (map[string]map[string]map[int][]float64, error) {
 		if m == nil {
 			continue
 		}
-		procs, _ := strconv.Atoi(m[3])
+		procs := 1
+		if m[3] != "" {
+			procs, _ = strconv.Atoi(m[3])
+		}
 		v, err := strconv.ParseFloat(m[4], 64)
 		if err != nil {
 			return nil, err
