@@ -369,7 +369,8 @@ func (t *task) runFrom(i, lo, hi int, w *worker) (next, skipped int) {
 // each claim, is what keeps the rest of a big first chunk from running
 // after an error elsewhere.
 func (t *task) runErrs(i *int, hi int) (skipped int) {
-	b := (*batchTask)(unsafe.Pointer(t)) // runFrom runs singles itself
+	// runFrom runs singles itself: t heads a batchTask.
+	b := (*batchTask)(unsafe.Pointer(t))
 	if t.isRange() { // a chunk of a range: one call
 		if b.stopped() {
 			return t.skipRest(i, hi)
