@@ -14,6 +14,7 @@ func TestStatsCounts(t *testing.T) {
 	want := zeropool.Stats{Workers: 2}
 	check := func(what string) {
 		t.Helper()
+		waitIdle(t, p) // the counts are exact once the pool is idle
 		got := p.Stats()
 		got.IdleWorkers, got.Queued = 0, 0 // estimates, checked elsewhere
 		if got != want {
@@ -69,6 +70,14 @@ func TestStatsCounts(t *testing.T) {
 	if st := q.Stats(); st.Ran != 10 || st.Skipped != 90+50+1 {
 		t.Fatalf("after Cancel of 51 tasks: Stats = %+v; want Ran 10, Skipped 141", st)
 	}
+}
+
+// waitIdle waits until every worker of p is asleep: they have finished
+// their runs, and counted what they passed.
+func waitIdle(t *testing.T, p *zeropool.Pool) {
+	t.Helper()
+	pollUntil(t, deadlineFromNow(), func() bool { st := p.Stats(); return st.IdleWorkers == st.Workers },
+		func() string { return "the workers never went to sleep" })
 }
 
 func indices(n int) []int {
@@ -142,6 +151,7 @@ func TestStatsWhileRunning(t *testing.T) {
 	waitGroupBounded(t, &submitters, "submitters")
 	stop.Store(true)
 	waitGroupBounded(t, &readers, "Stats readers")
+	waitIdle(t, p)
 	if st := p.Stats(); st.Ran != 4*200*51 {
 		t.Fatalf("Ran = %d; want %d", st.Ran, 4*200*51)
 	}
