@@ -20,29 +20,6 @@ func (e *parseError) Error() string { return fmt.Sprintf("bad input at %d", e.in
 
 var errLeaf = errors.New("leaf failed")
 
-// waitErrBounded calls f.Wait on another goroutine and returns what it
-// panicked with and its error, failing the test past bound.
-func waitErrBounded(t testing.TB, f *zeropool.TaskFuture) (panicked any, err error) {
-	t.Helper()
-	type result struct {
-		err error
-		v   any
-	}
-	done := make(chan result, 1)
-	go func() {
-		var r result
-		defer func() { r.v = recover(); done <- r }()
-		r.err = f.Wait()
-	}()
-	select {
-	case r := <-done:
-		return r.v, r.err
-	case <-time.After(bound):
-		lost(t, "Wait did not return: a task or a wake-up was lost")
-		return nil, nil
-	}
-}
-
 // errTwins submits n counting tasks, failing at index fail (none if fail
 // < 0), through each error twin. Each returns the future and the count of
 // every index's runs.

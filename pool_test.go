@@ -32,22 +32,36 @@ func newPool(t testing.TB, opts ...zeropool.Option) *zeropool.Pool {
 	return p
 }
 
-// waitBounded calls f.Wait on another goroutine and returns what it
-// panicked with, failing the test if it does not return within bound.
-func waitBounded(t testing.TB, f *zeropool.TaskFuture) (panicked any) {
+// waitErrBounded calls f.Wait on another goroutine and returns what it
+// panicked with and its error, failing the test past bound.
+func waitErrBounded(t testing.TB, f *zeropool.TaskFuture) (panicked any, err error) {
 	t.Helper()
-	done := make(chan any, 1)
+	type result struct {
+		err error
+		v   any
+	}
+	done := make(chan result, 1)
 	go func() {
-		defer func() { done <- recover() }()
-		f.Wait()
+		var r result
+		defer func() { r.v = recover(); done <- r }()
+		r.err = f.Wait()
 	}()
 	select {
-	case v := <-done:
-		return v
+	case r := <-done:
+		return r.v, r.err
 	case <-time.After(bound):
 		lost(t, "Wait did not return: a task or a wake-up was lost")
-		return nil
+		return nil, nil
 	}
+}
+
+// waitBounded calls f.Wait on another goroutine and returns what it
+// panicked with, reporting a lost task or wake-up if it does not return
+// within bound (see waitErrBounded).
+func waitBounded(t testing.TB, f *zeropool.TaskFuture) (panicked any) {
+	t.Helper()
+	v, _ := waitErrBounded(t, f)
+	return v
 }
 
 func mustComplete(t testing.TB, f *zeropool.TaskFuture) {
