@@ -145,16 +145,23 @@ type emptyTask struct{ result *uint64 }
 
 func emptyTaskFn(p unsafe.Pointer) { *(*emptyTask)(p).result = 42 }
 
+// newEmptyTasks builds B1's params: taskCount tasks, each pointing to its
+// own result.
+func newEmptyTasks() []emptyTask {
+	results := make([]uint64, taskCount)
+	tasks := make([]emptyTask, taskCount)
+	for i := range tasks {
+		tasks[i].result = &results[i]
+	}
+	return tasks
+}
+
 // B1: one batch of 1000 tasks that each write 42; params built per iteration.
 func BenchmarkTaskOverhead(b *testing.B) {
 	forEachPool(b, func(b *testing.B, runBatch func(func(unsafe.Pointer), unsafe.Pointer, uintptr, int)) {
 		b.ReportAllocs()
 		for b.Loop() {
-			results := make([]uint64, taskCount)
-			tasks := make([]emptyTask, taskCount)
-			for i := range tasks {
-				tasks[i].result = &results[i]
-			}
+			tasks := newEmptyTasks()
 			runBatch(emptyTaskFn, unsafe.Pointer(&tasks[0]), unsafe.Sizeof(tasks[0]), len(tasks))
 		}
 	})
@@ -561,12 +568,7 @@ func BenchmarkErrBatch(b *testing.B) {
 	bench := func(b *testing.B, run func(tasks []emptyTask)) {
 		b.ReportAllocs()
 		for b.Loop() {
-			results := make([]uint64, taskCount)
-			tasks := make([]emptyTask, taskCount)
-			for i := range tasks {
-				tasks[i].result = &results[i]
-			}
-			run(tasks)
+			run(newEmptyTasks())
 		}
 	}
 	b.Run("op=SubmitBatchUniform", func(b *testing.B) {
