@@ -204,19 +204,3 @@ func (p *Pool) foundWork() {
 		p.wake()
 	}
 }
-
-// afterGoexit runs in the deferred call of a task that called
-// runtime.Goexit, on a goroutine that is about to end. Another goroutine
-// finishes the chunk it claimed and, if it was a worker, takes its place.
-func (p *Pool) afterGoexit(t *task, next, lo, hi int, w *worker) {
-	if w != nil {
-		// The dying worker still holds its count in wg, so this Add
-		// cannot race a Close whose wg.Wait has seen zero.
-		p.wg.Add(1)
-		go p.runWorker(w, t, next, lo, hi)
-		return
-	}
-	// The record stays unfinished until this goroutine has run the
-	// chunk, so Close waits for it through the worker that passes it.
-	go t.runChunk(next, lo, hi, nil)
-}
