@@ -108,7 +108,7 @@ func (f *TaskFuture) help() {
 		// claimOwn marks it as the waiter's, which is how Stats counts
 		// it: a count here would be an add on a line all waiters share.
 		if t.claimOwn() {
-			t.runChunk(0, 0, 1, nil)
+			t.runChunk(0, 0, 1, nil, -1)
 		}
 		return
 	}
@@ -118,7 +118,7 @@ func (f *TaskFuture) help() {
 		if !ok {
 			break
 		}
-		ran += t.runChunk(lo, lo, hi, nil)
+		ran += t.runChunk(lo, lo, hi, nil, ran)
 	}
 	if ran > 0 {
 		b.pool.countWaiter(t, ran) // once per Wait, not per chunk

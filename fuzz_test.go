@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ type fuzzFuture struct {
 	tallies []tally // each task's run count; every one must end at 1
 	failing bool    // a task panics or calls Goexit: Err must be set
 	goexit  bool    // a task calls Goexit: never Wait on it here
+	nilPan  bool    // the failing task panics with nil
 	loose   bool    // tasks may have been skipped (canceled, a range chunk that failed, an error): at most once
 	cancel  bool    // Cancel was called: Err may be ErrCanceled
 	errs    bool    // a task returns errFuzz: Err must be it, unless Cancel came first
@@ -50,13 +52,23 @@ func FuzzPool(f *testing.F) {
 	f.Add([]byte{1, 9, 40, 2, 9, 41, 10, 11, 2, 9, 99, 11, 4, 8})
 	f.Add([]byte{2, 1, 120, 11, 10, 11, 9, 7, 3, 2, 8, 10})
 	f.Add([]byte{1, 12, 41, 2, 12, 40, 13, 0, 2, 13, 5, 11, 13, 7, 12, 9, 8, 12})
+	f.Add([]byte{0, 14, 9, 2, 15, 5, 3, 2, 6, 4, 2, 14, 30, 15, 14, 7, 2, 8})
+	f.Add([]byte{2, 15, 6, 9, 4, 14, 1, 0, 6, 9, 7, 3, 11, 2})
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		if len(ops) == 0 {
 			return
 		}
 		base := runtime.NumGoroutine()
-		p := zeropool.New(zeropool.WithWorkers(1 + int(ops[0])%3))
+		// Op 15 turns on a panic handler that ends its goroutine, as
+		// t.Fatal in a handler would.
+		var handlerExits atomic.Bool
+		p := zeropool.New(zeropool.WithWorkers(1+int(ops[0])%3), zeropool.WithPanicHandler(func(*zeropool.PanicError) {
+			if handlerExits.Load() {
+				runtime.Goexit()
+			}
+		}))
 		var subs []*fuzzFuture
+		var submitHow func(kind, n int, special func(i int) bool, goexit, nilPan bool)
 		closed := false
 		last := func() *fuzzFuture {
 			if len(subs) == 0 {
@@ -65,7 +77,10 @@ func FuzzPool(f *testing.F) {
 			return subs[len(subs)-1]
 		}
 		submit := func(kind, n int, special func(i int) bool, goexit bool) {
-			s := &fuzzFuture{tallies: make([]tally, n), goexit: goexit}
+			submitHow(kind, n, special, goexit, false)
+		}
+		submitHow = func(kind, n int, special func(i int) bool, goexit, nilPan bool) {
+			s := &fuzzFuture{tallies: make([]tally, n), goexit: goexit, nilPan: nilPan}
 			errKind := kind >= kindTasksErr
 			run := func(i int) error {
 				s.tallies[i].runs.Add(1)
@@ -75,6 +90,9 @@ func FuzzPool(f *testing.F) {
 					}
 					if goexit {
 						runtime.Goexit()
+					}
+					if nilPan {
+						panic(nil)
 					}
 					panic("fuzz")
 				}
@@ -126,7 +144,7 @@ func FuzzPool(f *testing.F) {
 			subs = append(subs, s)
 		}
 		for i := 1; i < len(ops); i++ {
-			op := ops[i] % 14
+			op := ops[i] % 16
 			arg := 0
 			if i+1 < len(ops) {
 				arg = int(ops[i+1])
@@ -139,7 +157,7 @@ func FuzzPool(f *testing.F) {
 				i++
 			case 2: // Wait, or WaitContext where Wait could run a Goexit here
 				if s := last(); s != nil {
-					if s.goexit {
+					if s.goexit || s.failing && handlerExits.Load() {
 						_ = s.f.WaitContext(boundCtx(t)) // its end is reported as lost
 					} else {
 						v := waitBounded(t, s.f)
@@ -226,6 +244,13 @@ func FuzzPool(f *testing.F) {
 					submit(kindRangeErr, n, special, false)
 				}
 				i++
+			case 14: // a batch whose task panics with nil: with
+				// GODEBUG=panicnil=1, recover returns nil as for a Goexit
+				k := 1 + arg%50
+				submitHow(kindTasks, k, func(i int) bool { return i%4 == arg%min(k, 4) }, false, true)
+				i++
+			case 15:
+				handlerExits.Store(true)
 			}
 		}
 		closeBounded(t, p)

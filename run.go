@@ -6,87 +6,203 @@ import (
 	"unsafe"
 )
 
+// A chunkRun is a runner's progress through a claimed chunk [lo, hi) of
+// t, kept where the deferred calls of its frames can read it: if a task,
+// or the panic handler, ends the goroutine with runtime.Goexit, another
+// goroutine carries on from i with the counts so far (see handOff). It
+// lives on the runner's stack, and only that goroutine touches it.
+type chunkRun struct {
+	t      *task
+	i      int // the next task to run; a task that did not return is at i until fail moves i past it
+	from   int // where the current call of runFrom started
+	lo, hi int
+	w      *worker // the worker running the chunk; nil for a goroutine in Wait
+	ran    int     // tasks of the chunk run so far, those that failed included
+
+	// tally is help's count of the batch tasks its Wait has run in
+	// earlier chunks, which it adds to the pool's counts once, at the
+	// end; -1 for workers and for singles. orphan marks the goroutine
+	// that took over a waiter's chunk: it counts its own tasks.
+	tally  int
+	orphan bool
+
+	// failed is set by runFrom's deferred call when the task at i did not
+	// return, value to what recover returned. recover stops a panic
+	// whatever its value, so after a panic runFrom returns and runChunk
+	// records it; a recover that returns nil may also mean runtime.Goexit,
+	// which it cannot stop, and then runChunk's deferred call records it.
+	// Telling the two apart by the value alone is wrong: under
+	// GODEBUG=panicnil=1, panic(nil) recovers as nil too.
+	failed bool
+	value  any
+	stack  []byte // the stack at the failure, taken while the task's frames are on it
+
+	ended bool // runChunk has finished the chunk, or handed it off
+}
+
 // runChunk runs tasks next..hi-1 of the claimed chunk [lo, hi) (next is lo
 // unless resuming after a Goexit) and then finishes the chunk. A task that
 // panics is recorded and the rest of the chunk still runs. It returns how
 // many tasks ran. w is the worker running it, which counts them; nil for a
-// waiter, which counts them itself (see help).
-func (t *task) runChunk(next, lo, hi int, w *worker) (ran int) {
+// waiter, which counts a batch's tasks once per Wait (tally is its count
+// so far; see help) and a single through its claim (see claimOwn); tally
+// is -1 for workers and singles.
+func (t *task) runChunk(next, lo, hi int, w *worker, tally int) int {
+	c := chunkRun{t: t, i: next, lo: lo, hi: hi, w: w, tally: tally}
+	// Runs only if the goroutine ends in runtime.Goexit before c.ended.
+	defer c.goexit()
 	var start time.Time
 	b := t.batch()
 	timed := b != nil && hi-next > 1 && b.nsPerTask.Load() == 0
 	if timed {
 		start = time.Now()
 	}
-	for i := next; i < hi; {
-		j, skipped := t.runFrom(i, lo, hi, w)
-		ran += j - i - skipped
-		i = j
-	}
+	c.run()
 	if timed {
 		b.nsPerTask.CompareAndSwap(0, max(1, time.Since(start).Nanoseconds()/int64(hi-next)))
 	}
-	if w != nil {
-		// Counted before finish, so that a worker's counts of a
-		// future's tasks are synchronized before its completion. w's
-		// goroutine is the only writer of w.ran: a plain store will do.
-		w.ran.Store(w.ran.Load() + uint64(ran))
-	}
+	c.ended = true
+	c.count()
 	t.finish(hi - lo)
-	return ran
+	return c.ran
 }
 
-// runFrom runs tasks i, i+1, ... hi-1 and returns the index after the last
-// one run: hi, or one past a task that panicked. A chunk of a range is one
-// call, so a panic ends the whole chunk. The tasks of an error record stop
-// at the first error (see runErrs): skipped is how many of i..next-1 did
-// not run.
-func (t *task) runFrom(i, lo, hi int, w *worker) (next, skipped int) {
+// run runs the chunk's tasks from c.i on, recording each that panics.
+func (c *chunkRun) run() {
+	for c.i < c.hi {
+		c.from = c.i
+		skipped := c.t.runFrom(c)
+		if c.failed {
+			c.fail(c.value)
+			continue
+		}
+		c.ran += c.i - c.from - skipped
+	}
+}
+
+// count adds the chunk's tasks to the counts Stats reads. A worker counts
+// before finish, so that its counts of a future's tasks are synchronized
+// before the completion; so does the goroutine that took over a waiter's
+// chunk, whose Wait will not count it. A waiter counts in help.
+func (c *chunkRun) count() {
+	switch {
+	case c.w != nil:
+		// w's goroutine is the only writer of w.ran: a plain store will do.
+		c.w.ran.Store(c.w.ran.Load() + uint64(c.ran))
+	case c.orphan && c.ran > 0 && c.t.batch() != nil:
+		c.t.pool().countWaiter(c.t, c.ran)
+	}
+}
+
+// fail records that the task at c.i did not return (v is what it panicked
+// with, or ErrGoexit), moves c.i past it, and calls the panic handler.
+// The resume point is recorded before the handler runs: if the handler
+// ends the goroutine, handOff carries on from it, and the failed task is
+// neither run again nor counted twice.
+func (c *chunkRun) fail(v any) {
+	resume := c.i + 1
+	if c.t.isRange() {
+		resume = c.hi // a range chunk is one call: nothing of it to resume
+	}
+	c.ran += resume - c.from
+	stack := c.stack
+	c.i, c.failed, c.value, c.stack = resume, false, nil, nil
+	p := c.t.pool()
+	p.stats.panicked.Add(1)
+	p.report(c.t.fail(v, stack))
+}
+
+// goexit is runChunk's deferred call: if the chunk has not ended, the
+// goroutine is ending in runtime.Goexit, called by the task at c.i (if
+// c.failed) or by the panic handler, and another goroutine must finish
+// the chunk.
+func (c *chunkRun) goexit() {
+	if c.ended {
+		return
+	}
+	// Deferred, so that it runs even if the handler called by fail ends
+	// this goroutine too: a Goexit during a Goexit still runs the
+	// deferred calls of every frame.
+	defer c.handOff()
+	if c.failed {
+		c.fail(ErrGoexit)
+	}
+}
+
+// handOff gives the rest of the chunk, from c.i, to a new goroutine, with
+// the counts this one holds, which would die with it. A worker's
+// replacement also takes over the worker: its run of slots and what it
+// passed.
+func (c *chunkRun) handOff() {
+	if c.ended {
+		return
+	}
+	c.ended = true
+	t, p := c.t, c.t.pool()
+	if c.w != nil {
+		c.count()
+		// The dying worker still holds its count in wg, so this Add
+		// cannot race a Close whose wg.Wait has seen zero.
+		p.wg.Add(1)
+		go p.runWorker(c.w, t, c.i, c.lo, c.hi)
+		return
+	}
+	if c.tally >= 0 && c.tally+c.ran > 0 {
+		p.countWaiter(t, c.tally+c.ran) // help, which would count it, ends with us
+	} else if c.orphan && c.ran > 0 && t.batch() != nil {
+		p.countWaiter(t, c.ran)
+	}
+	// The record stays unfinished until the new goroutine has run the
+	// chunk, so Close waits for it through the worker that passes it.
+	go t.runOrphan(c.i, c.lo, c.hi)
+}
+
+// runOrphan finishes a chunk whose waiter ended in runtime.Goexit.
+func (t *task) runOrphan(next, lo, hi int) {
+	c := chunkRun{t: t, i: next, lo: lo, hi: hi, tally: -1, orphan: true}
+	defer c.goexit()
+	c.run()
+	c.ended = true
+	c.count()
+	t.finish(hi - lo)
+}
+
+// runFrom runs tasks c.i, c.i+1, ... up to c.hi, moving c.i past each
+// task that returns. A chunk of a range is one call. The tasks of an
+// error record stop at the first error (see runErrs): it returns how many
+// it skipped. If a task does not return, the deferred call below marks it
+// failed and stops its panic, if it was one (see chunkRun.failed).
+func (t *task) runFrom(c *chunkRun) (skipped int) {
 	defer func() {
-		if i < hi {
-			// Task i did not return. recover is nil only when it called
-			// runtime.Goexit, which no defer can stop.
-			resume := i + 1
-			if t.isRange() {
-				resume = hi // a range chunk: nothing of it to resume
-			}
-			if r := recover(); r != nil {
-				p := t.pool()
-				p.stats.panicked.Add(1)
-				p.report(t.fail(r))
-				next = resume
-			} else {
-				p := t.pool()
-				p.stats.panicked.Add(1)
-				p.report(t.fail(ErrGoexit))
-				p.afterGoexit(t, resume, lo, hi, w)
-			}
+		if c.i < c.hi {
+			c.value = recover()
+			c.stack = debug.Stack()
+			c.failed = true
 		}
 	}()
+	hi := c.hi
 	if v := t.state.Load(); v&(rangeHead|errTask) != 0 {
-		// The deferred call learns from i which task did not return.
 		if v&(errTask|batchHead) == errTask { // a single error task
 			err := errFunc(t.fn)(t.base)
-			i = hi
+			c.i = hi
 			if err != nil {
 				t.failWith(err)
 			}
-			return hi, 0
+			return 0
 		}
 		if v&errTask != 0 {
-			skipped = t.runErrs(&i, hi)
-		} else {
-			t.batch().body(i, hi)
-			i = hi
+			return t.runErrs(&c.i, hi)
 		}
-		return hi, skipped
+		t.batch().body(c.i, hi)
+		c.i = hi
+		return 0
 	}
 	fn := t.fn
 	base, stride := t.base, t.stride()
-	for ; i < hi; i++ {
-		fn(unsafe.Add(base, uintptr(i)*stride))
+	for ; c.i < hi; c.i++ {
+		fn(unsafe.Add(base, uintptr(c.i)*stride))
 	}
-	return hi, 0
+	return 0
 }
 
 // runErrs is runFrom's loop for a batch or range whose tasks return
@@ -169,8 +285,8 @@ func (t *task) failWith(err error) {
 
 // fail records v as a failure of t, if it is the first, and returns it as
 // a *PanicError either way.
-func (t *task) fail(v any) *PanicError {
-	pe := &PanicError{Value: v, Stack: debug.Stack()}
+func (t *task) fail(v any, stack []byte) *PanicError {
+	pe := &PanicError{Value: v, Stack: stack}
 	t.extras().err.CompareAndSwap(nil, &failure{err: pe, panicked: true})
 	return pe
 }
@@ -195,20 +311,4 @@ func (t *task) finish(k int) {
 	if x := t.ext.Load(); x != nil {
 		close(x.done)
 	}
-}
-
-// afterGoexit runs in the deferred call of a task that called
-// runtime.Goexit, on a goroutine that is about to end. Another goroutine
-// finishes the chunk it claimed and, if it was a worker, takes its place.
-func (p *Pool) afterGoexit(t *task, next, lo, hi int, w *worker) {
-	if w != nil {
-		// The dying worker still holds its count in wg, so this Add
-		// cannot race a Close whose wg.Wait has seen zero.
-		p.wg.Add(1)
-		go p.runWorker(w, t, next, lo, hi)
-		return
-	}
-	// The record stays unfinished until this goroutine has run the
-	// chunk, so Close waits for it through the worker that passes it.
-	go t.runChunk(next, lo, hi, nil)
 }

@@ -122,8 +122,8 @@ func (q *queue) scan() (queued int, waiterRan uint64) {
 			case v&pubOne != 0:
 				if v&stClaimed == 0 {
 					queued++
-				} else if v&stByWaiter != 0 {
-					waiterRan++
+				} else if v&(stByWaiter|stFinished) == stByWaiter|stFinished {
+					waiterRan++ // run, not running: Ran never runs ahead
 				}
 			case v&pubBatch != 0:
 				if bt := (*task)(s.base).batch(); bt.cursor.Load() < int64(bt.n) {

@@ -113,7 +113,7 @@ func (p *Pool) runWorker(w *worker, t *task, next, lo, hi int) {
 		defer runtime.UnlockOSThread()
 	}
 	if t != nil {
-		t.runChunk(next, lo, hi, w)
+		t.runChunk(next, lo, hi, w, -1)
 	}
 	p.runSlots(w)
 	p.loop(w)
@@ -128,7 +128,7 @@ func (p *Pool) runSlots(w *worker) {
 		t := &w.b.slots[w.next]
 		w.next++
 		if t.claimOne() {
-			t.runChunk(0, 0, 1, w)
+			t.runChunk(0, 0, 1, w, -1)
 		} else {
 			// Its waiter claimed it (or Cancel or refuse did). A waiter's
 			// single is counted by whoever moves pop past it: here, on
@@ -187,7 +187,7 @@ func (p *Pool) loop(w *worker) {
 			searching = false
 			p.foundWork()
 		}
-		rec.runChunk(lo, lo, hi, w)
+		rec.runChunk(lo, lo, hi, w, -1)
 	}
 }
 
