@@ -185,11 +185,14 @@ func (q *queue) retire(b, next *block) {
 }
 
 // runAt returns how many slots from index i of b, up to max, publish
-// single tasks: the run a worker may take with one CompareAndSwap.
+// single tasks: the run a worker may take with one CompareAndSwap. A
+// group's task ends a run: a slot in a worker's run but not yet claimed
+// is out of reach of the group's Wait, which looks for its tasks from the
+// queue's front (see runGroup), and the worker may be the one waiting.
 func (b *block) runAt(i int64, max int64) int64 {
 	end := min(i+max, blockSlots)
 	j := i
-	for j < end && b.slots[j].state.Load()&pubOne != 0 {
+	for j < end && b.slots[j].state.Load()&(pubOne|groupTask) == pubOne {
 		j++
 	}
 	return j - i

@@ -181,7 +181,10 @@ func (t *task) runFrom(c *chunkRun) (skipped int) {
 		}
 	}()
 	hi := c.hi
-	if v := t.state.Load(); v&(rangeHead|errTask) != 0 {
+	if v := t.state.Load(); v&(rangeHead|errTask|groupTask) != 0 {
+		if v&groupTask != 0 {
+			return t.runGroupTask(c)
+		}
 		if v&(errTask|batchHead) == errTask { // a single error task
 			err := errFunc(t.fn)(t.base)
 			c.i = hi
@@ -287,7 +290,12 @@ func (t *task) failWith(err error) {
 // a *PanicError either way.
 func (t *task) fail(v any, stack []byte) *PanicError {
 	pe := &PanicError{Value: v, Stack: stack}
-	t.extras().err.CompareAndSwap(nil, &failure{err: pe, panicked: true})
+	f := &failure{err: pe, panicked: true}
+	if t.state.Load()&groupTask != 0 {
+		(*Group)(t.base).record(f) // a group's failures are the group's
+	} else {
+		t.extras().err.CompareAndSwap(nil, f)
+	}
 	return pe
 }
 
@@ -302,6 +310,17 @@ func (t *task) finish(k int) {
 		// params alive.
 		b.body = nil
 		t.fn, t.base = nil, nil
+	} else if v := t.state.Load(); v&groupTask != 0 {
+		// A group's slot keeps base, its *Group, for runGroup's readers,
+		// who hold no claim (see groupTask); only fn is the caller's.
+		g := (*Group)(t.base)
+		t.fn = nil
+		t.state.Or(stFinished)
+		if x := t.ext.Load(); x != nil {
+			close(x.done)
+		}
+		g.taskDone(v&groupLimited != 0)
+		return
 	} else {
 		// The claimant of a single task is the only reader of fn and
 		// base, so it drops them before it completes the task.

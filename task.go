@@ -67,6 +67,14 @@ const (
 	// the claimant of a single task is its own waiter (see claimOwn): how
 	// Stats counts the singles waiters run without a count of their own.
 	stByWaiter = 1 << 15
+
+	// groupTask: the slot is a task of a Group (see Group): fn is the
+	// task's func() error in disguise and base the *Group, which, unlike
+	// other slots' base, stays once the task has run (see
+	// queue.runGroup). groupLimited: it counts against the group's limit.
+	// Both set with the kind, before publish, and never changed.
+	groupTask    = 1 << 16
+	groupLimited = 1 << 17
 )
 
 // extra is the part of a future's state that most futures never need.
