@@ -202,14 +202,16 @@ func (g *Group) hasRoom() bool { return g.active.Load() < int64(g.limit-1) || g.
 
 // SetLimit limits g to n tasks queued or running at once; n < 0 removes
 // the limit, and 0 admits none (TryGo reports false; Go panics). As with
-// errgroup, SetLimit panics if tasks counted against a previous limit are
-// still active, and must not be called concurrently with Go.
+// errgroup, SetLimit panics if a limit is set and tasks counted against it
+// are still active, and must not be called concurrently with Go. Tasks
+// counted against a limit that SetLimit(-1) removed count against the next
+// one until they finish (errgroup's would block at their end for good).
 func (g *Group) SetLimit(n int) {
 	if n < 0 {
 		g.limit = 0
 		return
 	}
-	if a := g.active.Load(); a != 0 {
+	if a := g.active.Load(); a != 0 && g.limit != 0 {
 		panic(fmt.Sprintf("zeropool: Group.SetLimit(%d) while %d tasks counted against the limit are active", n, a))
 	}
 	g.limit = n + 1

@@ -502,9 +502,6 @@ func TestGroupDiffersFromErrgroup(t *testing.T) {
 	for _, c := range cases {
 		for _, k := range groupKinds {
 			t.Run(c.name+"/"+k.name, func(t *testing.T) {
-				if groupIsShim && k.family == "zeropool" {
-					t.Skip("zeropool.Group has not landed: zgroup is errgroup")
-				}
 				ran, err := c.run(t, k)
 				got := fmt.Sprintf("wait=%v ran=%d", err, ran)
 				if want := c.want[k.family]; got != want {
@@ -535,9 +532,6 @@ func TestGroupPanicDiffers(t *testing.T) {
 	}
 	for _, k := range groupKinds {
 		t.Run(k.name, func(t *testing.T) {
-			if groupIsShim && k.family == "zeropool" {
-				t.Skip("zeropool.Group has not landed: zgroup is errgroup")
-			}
 			ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestGroupPanicDiffers$", "-test.v")

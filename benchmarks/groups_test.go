@@ -16,23 +16,14 @@ import (
 )
 
 // The zeropool rows here and in errgroup_compat_test.go reach the Group
-// only through these four names. Until zeropool.Group lands they name
-// groupshim_test.go's errgroup stand-in; the swap is one line each, to the
-// name in its comment, and deleting groupshim_test.go.
-type zgroup = shimGroup // zeropool.Group
+// only through these four names.
+type zgroup = zeropool.Group
 
 var (
-	zWithContext     = shimWithContext     // zeropool.WithContext
-	zNewGroup        = shimNewGroup        // (*zeropool.Pool).NewGroup
-	zNewGroupContext = shimNewGroupContext // (*zeropool.Pool).NewGroupContext
+	zWithContext     = zeropool.WithContext
+	zNewGroup        = (*zeropool.Pool).NewGroup
+	zNewGroupContext = (*zeropool.Pool).NewGroupContext
 )
-
-// groupIsShim reports whether zgroup is still the stand-in, which runs
-// errgroup's behaviour rather than zeropool's.
-var groupIsShim = func() bool {
-	_, ok := any(new(zgroup)).(interface{ isShim() })
-	return ok
-}()
 
 // groupRunner runs n error tasks, fn(i) for i in [0, n), on one group and
 // returns what its single wait returns.
