@@ -3,6 +3,7 @@ package zeropool_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -54,6 +55,7 @@ func FuzzPool(f *testing.F) {
 	f.Add([]byte{1, 12, 41, 2, 12, 40, 13, 0, 2, 13, 5, 11, 13, 7, 12, 9, 8, 12})
 	f.Add([]byte{0, 14, 9, 2, 15, 5, 3, 2, 6, 4, 2, 14, 30, 15, 14, 7, 2, 8})
 	f.Add([]byte{2, 15, 6, 9, 4, 14, 1, 0, 6, 9, 7, 3, 11, 2})
+	f.Add([]byte{1, 16, 40, 16, 7, 17, 33, 17, 8, 5, 3, 8, 16, 1})
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		if len(ops) == 0 {
 			return
@@ -144,7 +146,7 @@ func FuzzPool(f *testing.F) {
 			subs = append(subs, s)
 		}
 		for i := 1; i < len(ops); i++ {
-			op := ops[i] % 16
+			op := ops[i] % 18
 			arg := 0
 			if i+1 < len(ops) {
 				arg = int(ops[i+1])
@@ -251,6 +253,28 @@ func FuzzPool(f *testing.F) {
 				i++
 			case 15:
 				handlerExits.Store(true)
+			case 16, 17: // a group of k tasks, one failing when arg is odd;
+				// 17 runs it inside a task of the pool, which waits
+				k := 1 + arg%40
+				fail := -1
+				if arg%2 == 1 {
+					fail = arg / 2 % k
+				}
+				if op == 17 && !closed {
+					var inner error
+					mustComplete(t, p.Go(func() { inner = fuzzGroup(t, p, k, fail, true) }))
+					if inner != nil {
+						t.Fatal(inner)
+					}
+				} else if closed {
+					v := mustPanic(t, func() { p.NewGroup().Go(func() error { return nil }) })
+					if err, ok := v.(error); !ok || !errors.Is(err, zeropool.ErrClosed) {
+						t.Fatalf("Group.Go on a closed pool panicked with %v", v)
+					}
+				} else if err := fuzzGroup(t, p, k, fail, false); err != nil {
+					t.Fatal(err)
+				}
+				i++
 			}
 		}
 		closeBounded(t, p)
@@ -301,4 +325,41 @@ func indexOf(ts []tally, t *tally) int {
 		}
 	}
 	return -1
+}
+
+// fuzzGroup runs k tasks in a group of p, task fail returning errFuzz
+// (none if fail < 0), and reports what broke the group's contract: a task
+// run twice, one not run without a failure, or the wrong error from Wait.
+// inTask: it runs in a task of p, which calls Wait itself (the caller's
+// wait on that task is bounded).
+func fuzzGroup(t *testing.T, p *zeropool.Pool, k, fail int, inTask bool) error {
+	g := p.NewGroup()
+	ts := make([]tally, k)
+	for i := range ts {
+		g.Go(func() error {
+			ts[i].runs.Add(1)
+			if i == fail {
+				return errFuzz
+			}
+			return nil
+		})
+	}
+	var err error
+	if inTask {
+		err = g.Wait()
+	} else {
+		_, err = groupWaitBounded(t, g)
+	}
+	switch {
+	case fail >= 0 && err != errFuzz:
+		return fmt.Errorf("group Wait = %v; want errFuzz", err)
+	case fail < 0 && err != nil:
+		return fmt.Errorf("group Wait = %v; want nil", err)
+	}
+	for i := range ts {
+		if n := ts[i].runs.Load(); n > 1 || n == 0 && fail < 0 {
+			return fmt.Errorf("group task %d ran %d times", i, n)
+		}
+	}
+	return nil
 }
