@@ -3,6 +3,7 @@ package zeropool_test
 import (
 	"errors"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -240,4 +241,37 @@ func TestStatsNeverAhead(t *testing.T) {
 		t.Fatalf("Stats.Ran = %d while the only tasks are still running; want 0", st.Ran)
 	}
 	release()
+}
+
+// TestStatsNeverAheadWhenPassed: a worker that moves the queue past a
+// single its waiter is still running leaves the count to the waiter.
+func TestStatsNeverAheadWhenPassed(t *testing.T) {
+	p := newPool(t, zeropool.WithWorkers(1))
+	release := blockWorkers(t, p)
+	gate, started := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	open := func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(open)
+	f := p.Go(func() { close(started); <-gate })
+	waited := make(chan struct{})
+	go func() { defer close(waited); f.Wait() }()
+	select {
+	case <-started:
+	case <-time.After(bound):
+		lost(t, "the waiter did not start its task")
+	}
+	release() // the worker finishes its blocker, passes f, and sleeps
+	waitIdle(t, p)
+	if st := p.Stats(); st.Ran != 1 {
+		t.Fatalf("Stats.Ran = %d with the waiter's task still running; want 1 (the blocker)", st.Ran)
+	}
+	open()
+	select {
+	case <-waited:
+	case <-time.After(bound):
+		lost(t, "the waiter did not return")
+	}
+	if st := p.Stats(); st.Ran != 2 {
+		t.Fatalf("Stats.Ran = %d once idle; want 2", st.Ran)
+	}
 }

@@ -63,8 +63,9 @@ func (f *TaskFuture) Cancel() {
 // canceled is the failure Cancel records.
 var canceled = &failure{err: ErrCanceled}
 
-// ErrCanceled is what Err and WaitContext report for a future whose Cancel
-// skipped a task.
+// ErrCanceled is what Wait, Err and WaitContext return for a future whose
+// Cancel skipped a task (unless a task failed first), and what Group.Wait
+// returns after Group.Cancel.
 var ErrCanceled = errors.New("zeropool: future canceled")
 
 // Wait blocks until every task of f has finished. While tasks of f are
@@ -153,6 +154,15 @@ func (f *TaskFuture) WaitTimeout(d time.Duration) bool {
 // WaitContext waits for every task of f to finish or for ctx to end,
 // whichever is first. It returns ctx.Err() if ctx ended first, else
 // f.Err(), a panic's *PanicError included. It never runs tasks itself.
+//
+// WaitContext does not cancel anything: when it returns a context error,
+// f's tasks may still be running and writing their params. To stop f when
+// ctx ends and then wait until no task of it runs, cancel it from the
+// context and Wait:
+//
+//	stop := context.AfterFunc(ctx, f.Cancel)
+//	defer stop()
+//	err := f.Wait() // ErrCanceled if ctx ended first and skipped tasks
 func (f *TaskFuture) WaitContext(ctx context.Context) error {
 	if ch := f.sleepOn(); ch != nil {
 		select {

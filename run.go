@@ -315,7 +315,9 @@ func (t *task) finish(k int) {
 		// who hold no claim (see groupTask); only fn is the caller's.
 		g := (*Group)(t.base)
 		t.fn = nil
-		t.state.Or(stFinished)
+		if t.state.Or(stFinished)&stPassed != 0 {
+			t.pool().countWaiter(t, 1)
+		}
 		if x := t.ext.Load(); x != nil {
 			close(x.done)
 		}
@@ -325,7 +327,11 @@ func (t *task) finish(k int) {
 		// The claimant of a single task is the only reader of fn and
 		// base, so it drops them before it completes the task.
 		t.fn, t.base = nil, nil
-		t.state.Or(stFinished)
+		if t.state.Or(stFinished)&stPassed != 0 {
+			// A worker moved past t while its waiter ran it, and left
+			// the count to us (see runSlots).
+			t.pool().countWaiter(t, 1)
+		}
 	}
 	if x := t.ext.Load(); x != nil {
 		close(x.done)

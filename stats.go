@@ -5,22 +5,24 @@ import (
 	"unsafe"
 )
 
-// Stats is a snapshot of a pool's state and counts, from Pool.Stats.
+// Stats is a snapshot of a pool, from Pool.Stats: how many workers it has
+// and how many are asleep, how much work is queued, and how many tasks
+// have run, panicked, failed or been skipped since it started.
 //
-// Ran, Panicked, Failed and Skipped never decrease from one call to the
-// next, and are exact once the pool is idle: every future waited on and
-// the workers asleep. While tasks run, Ran may lag by the few singles run
-// by their waiters that a worker is moving the queue past at that moment,
-// but never runs ahead. IdleWorkers and Queued are estimates of a moment:
-// the pool's state moves while they are read.
+// Ran, Panicked, Failed and Skipped only grow from one call to the next,
+// and never count a task before it has finished. Once the pool is idle
+// (every future and group waited on, every worker asleep) they are exact;
+// while tasks run, Ran may lag behind by a few tasks. IdleWorkers and
+// Queued describe a moment that has already moved on when you read them:
+// use them for dashboards and back-pressure hints, not for decisions that
+// must be exact.
 type Stats struct {
 	Workers     int // worker goroutines
 	IdleWorkers int // workers asleep, waiting for work (estimate)
 
-	// Queued counts records in the queue with tasks not yet claimed: a
-	// single task is one, and so is a whole batch or range until its
-	// last chunk is claimed (estimate). It is read off the queue: nothing
-	// is counted on submit.
+	// Queued counts submissions waiting to start: a single task or a
+	// group's task is one, and so is a whole batch or range until its
+	// last chunk has been started (estimate).
 	Queued int
 
 	Ran      uint64 // tasks run, by workers and by waiters; a range counts its indices

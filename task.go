@@ -75,6 +75,13 @@ const (
 	// Both set with the kind, before publish, and never changed.
 	groupTask    = 1 << 16
 	groupLimited = 1 << 17
+
+	// stPassed is set, by CompareAndSwap, on a single its waiter claimed
+	// (stByWaiter) and still runs when a worker moves past it: the
+	// worker leaves the count for Stats to the finish, which sees the
+	// bit in the value its Or(stFinished) returns. Exactly one of them
+	// counts the task, and never before it has run.
+	stPassed = 1 << 18
 )
 
 // extra is the part of a future's state that most futures never need.

@@ -132,9 +132,16 @@ func (p *Pool) runSlots(w *worker) {
 		} else {
 			// Its waiter claimed it (or Cancel or refuse did). A waiter's
 			// single is counted by whoever moves pop past it: here, on
-			// this worker's own line.
-			if t.state.Load()&stByWaiter != 0 {
-				w.ran.Store(w.ran.Load() + 1)
+			// this worker's own line, once it has run. If it is still
+			// running, stPassed hands the count to its waiter's finish:
+			// counted now, Ran would run ahead of the task.
+			if v := t.state.Load(); v&stByWaiter != 0 {
+				for v&stFinished == 0 && !t.state.CompareAndSwap(v, v|stPassed) {
+					v = t.state.Load()
+				}
+				if v&stFinished != 0 {
+					w.ran.Store(w.ran.Load() + 1)
+				}
 			}
 			w.pass(&t.task)
 		}
