@@ -153,7 +153,7 @@ func (g *Group) submit(fn func() error, block bool) bool {
 	var kind uint64
 	if g.limit != 0 {
 		if !g.acquire(block) {
-			return false
+			return g.stopped() // stopped while at the limit: taken, and skipped
 		}
 		kind = groupLimited
 		if g.stopped() { // while we waited
@@ -166,7 +166,8 @@ func (g *Group) submit(fn func() error, block bool) bool {
 }
 
 // acquire counts one more task against g's limit, waiting for room if
-// block is set; without block it reports false at the limit.
+// block is set; it reports false at the limit without block, and once g
+// has stopped while it waited.
 func (g *Group) acquire(block bool) bool {
 	limit := int64(g.limit - 1)
 	if limit == 0 && block {
@@ -180,10 +181,10 @@ func (g *Group) acquire(block bool) bool {
 			}
 			continue
 		}
-		if !block {
+		if !block || g.stopped() {
 			return false
 		}
-		if g.pool().q.runGroup(g) || g.stopped() {
+		if g.pool().q.runGroup(g) {
 			continue // ran (or skipped) some of g's tasks: look again
 		}
 		g.park((*Group).hasRoom)

@@ -488,3 +488,36 @@ func TestGroupMemoryModel(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupGoAtLimitAfterStop: a Go waiting at the limit returns, queueing
+// nothing, once the group stops.
+func TestGroupGoAtLimitAfterStop(t *testing.T) {
+	p := newPool(t, zeropool.WithWorkers(1))
+	g := p.NewGroup()
+	g.SetLimit(1)
+	gate := make(chan struct{})
+	var once sync.Once
+	open := func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(open)
+	errFirst := errors.New("first")
+	g.Go(func() error { <-gate; return errFirst })
+	var ran atomic.Bool
+	returned := make(chan struct{})
+	go func() {
+		defer close(returned)
+		g.Go(func() error { ran.Store(true); return nil }) // at the limit
+	}()
+	time.Sleep(time.Millisecond)
+	open()
+	select {
+	case <-returned:
+	case <-time.After(bound):
+		lost(t, "Go at the limit did not return once the group stopped")
+	}
+	if _, err := groupWaitBounded(t, g); err != errFirst {
+		t.Fatalf("Wait = %v; want the first failure", err)
+	}
+	if ran.Load() {
+		t.Fatal("the Go that waited at the limit ran its task after the stop")
+	}
+}
