@@ -167,9 +167,9 @@
 //
 // # Bad input, order and cost
 //
-// Misuse panics in the caller at submit time with a "zeropool:" message:
-// a nil func, nil params, n < 0, a nil base with n > 0, WithWorkers(n)
-// with n < 1. The pool keeps working afterwards.
+// Bad input panics in the caller with a "zeropool:" message: a nil func,
+// nil params, n < 0 or a nil base with n > 0 at submit time, and
+// WithWorkers(n) with n < 1 in New. The pool keeps working afterwards.
 //
 // Records leave the queue in the order they were pushed: with one worker
 // and nobody waiting, tasks run in submission order.
