@@ -1,39 +1,3 @@
-// Package zeropool is a thread pool for work measured in microseconds: one
-// lock-free FIFO queue of task records, typed zero-copy dispatch, and
-// results written by the tasks straight into memory the caller provided.
-//
-// A task is a func(*T) and a *T of params. Submit queues one; SubmitBatchUniform
-// queues fn(&params[i]) for a whole slice as a single record, which the
-// workers (and the goroutine waiting on it) claim in chunks. SubmitRange
-// runs a parallel loop over an index range the same way, and Pool.Go runs
-// a closure. Each submission returns a *TaskFuture to wait on, or cancel.
-//
-// # Params and lifetimes
-//
-// The pool passes the caller's pointer to the task; it copies nothing. From
-// Submit until the future completes, the params belong to the tasks: the
-// caller must not write them, nor read what tasks write there. Tasks of one
-// batch run concurrently and must not write to each other's params unless
-// they synchronize. The pool keeps the params reachable until their tasks
-// have run, so params referenced only by the submission are safe, and it
-// drops them once those tasks have run.
-//
-// # Memory model
-//
-// Everything a task does is synchronized before the return of a Wait on its
-// future (or a true WaitTimeout, a non-context-error WaitContext, or a true
-// IsComplete). Submit is synchronized before the task runs.
-//
-// # Failures
-//
-// A task of SubmitErr, SubmitBatchErr, SubmitRangeErr or Pool.GoErr
-// returns an error; the first one stops its future (no task of it starts
-// afterwards) and is what Wait, Err and WaitContext return. A task that
-// panics does not take down its worker or the process: the future records
-// the first panic as a *PanicError, the other tasks still run, and Wait
-// re-panics with it in the waiting goroutine. Misuse (nil func, nil
-// params, negative counts, submitting to a closed pool) panics in the
-// caller at submit time with a "zeropool:" message.
 package zeropool
 
 import (
