@@ -77,6 +77,32 @@ var configs = []config{
 			{role: submitter, rec: 0, wait: waitHelp}, {role: submitter, rec: 1, wait: waitCtx},
 		},
 	},
+	{
+		name: "two waiters: 1 worker, a single waited with WaitContext by its submitter and by another goroutine",
+		recs: []recCfg{{kind: kSingle, n: 1}},
+		procs: []procCfg{
+			{role: worker},
+			{role: submitter, rec: 0, wait: waitCtx}, {role: waiter, rec: 0, wait: waitCtx},
+		},
+	},
+	{
+		name: "two waiters: 1 worker, a batch of 2 waited with Wait by its submitter and with WaitContext by another, Close",
+		recs: []recCfg{{kind: kBatch, n: 2}},
+		procs: []procCfg{
+			{role: worker},
+			{role: submitter, rec: 0, wait: waitHelp}, {role: waiter, rec: 0, wait: waitCtx},
+			{role: closer},
+		},
+	},
+	{
+		name: "sweep: 1 worker, a batch of 2 and a single, each waited with Wait (the batch's sweeps), Close",
+		recs: []recCfg{{kind: kBatch, n: 2}, {kind: kSingle, n: 1}},
+		procs: []procCfg{
+			{role: worker},
+			{role: submitter, rec: 0, wait: waitHelp}, {role: submitter, rec: 1, wait: waitHelp},
+			{role: closer},
+		},
+	},
 }
 
 // TestModel checks every interleaving of each configuration: about 21.5
@@ -112,7 +138,7 @@ func TestModelCatchesPlantedBugs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the model has no concurrency; CI runs it without -race")
 	}
-	for b := bug(1); b <= bugNoClosedCheck; b <<= 1 {
+	for b := bug(1); b <= lastBug; b <<= 1 {
 		t.Run(bugNames[b], func(t *testing.T) {
 			t.Parallel()
 			// The small configurations first: most bugs show there.
