@@ -25,8 +25,7 @@ import (
 // producer that links a block sweeps. One step per atomic operation of
 // queue.go.
 //
-// In every state: no slot is handed out twice, no task is claimed twice,
-// the sweep never moves pop past a record that has not finished, and tail
+// In every state: no slot is handed out twice, the sweep never moves pop past a record that has not finished, and tail
 // never points at a retired (self-linked) block, so no producer looks at
 // a block after its self-link (queue.go's retire). In every end state:
 // every producer and waiter returned, and every record was published,
@@ -110,7 +109,7 @@ type bkState struct {
 	nblocks    int8
 	head, tail int8
 	recs       [bkMaxRecs]bkRec
-	bad        int8 // a violation seen by a step: 1 slot twice, 2 claim twice, 3 sweep past unfinished
+	bad        int8 // a violation seen by a step: 1 slot twice, 3 sweep past unfinished
 	badRec     int8
 	procs      [bkMaxProcs]bkProc
 }

@@ -11,8 +11,11 @@ import (
 // procs name the record they submit, wait on or cancel. Together they
 // take every protocol through its races: a wake-up against a worker on its
 // way to sleep, a slot claimed by a worker's run, its waiter and Cancel,
-// a waiter going to sleep against completion, Close against submits and
-// waiters, and the error stop.
+// a waiter going to sleep against completion, two waiters installing
+// their channels on one future, the sweep a waiter runs after its batch
+// against workers and Close, Close against submits and waiters, and the
+// error stop. The smallest come first: the planted bugs are looked for in
+// this order.
 var configs = []config{
 	{
 		name: "wake-up: 2 workers, 2 submitters of a single each, nobody waits",
@@ -20,61 +23,6 @@ var configs = []config{
 		procs: []procCfg{
 			{role: worker}, {role: worker},
 			{role: submitter, rec: 0}, {role: submitter, rec: 1},
-		},
-	},
-	{
-		name: "slots: 2 workers; a single waited with Wait, another with WaitContext and canceled",
-		recs: []recCfg{{kind: kSingle, n: 1}, {kind: kSingle, n: 1}},
-		procs: []procCfg{
-			{role: worker}, {role: worker},
-			{role: submitter, rec: 0, wait: waitHelp}, {role: submitter, rec: 1, wait: waitCtx},
-			{role: canceler, rec: 1},
-		},
-	},
-	{
-		name: "batch: 2 workers, a batch of 3 waited with Wait and canceled, a single waited with WaitContext",
-		big:  true,
-		recs: []recCfg{{kind: kBatch, n: 3}, {kind: kSingle, n: 1}},
-		procs: []procCfg{
-			{role: worker}, {role: worker},
-			{role: submitter, rec: 0, wait: waitHelp}, {role: submitter, rec: 1, wait: waitCtx},
-			{role: canceler, rec: 0},
-		},
-	},
-	{
-		name: "close: 2 workers, a batch of 3 (Wait) and a single racing Close, a Cancel",
-		big:  true,
-		recs: []recCfg{{kind: kBatch, n: 3}, {kind: kSingle, n: 1}},
-		procs: []procCfg{
-			{role: worker}, {role: worker},
-			{role: submitter, rec: 0, wait: waitHelp}, {role: submitter, rec: 1},
-			{role: canceler, rec: 1}, {role: closer},
-		},
-	},
-	{
-		name: "close: 1 worker, a batch of 3 nobody waits on racing Close, a single waited with Wait",
-		recs: []recCfg{{kind: kBatch, n: 3}, {kind: kSingle, n: 1}},
-		procs: []procCfg{
-			{role: worker},
-			{role: submitter, rec: 0}, {role: submitter, rec: 1, wait: waitHelp},
-			{role: closer},
-		},
-	},
-	{
-		name: "error stop: 2 workers, an error batch of 3 failing at task 0 (Wait), a Cancel, Close",
-		recs: []recCfg{{kind: kBatch, n: 3, errTask: true, failAt: 0}},
-		procs: []procCfg{
-			{role: worker}, {role: worker},
-			{role: submitter, rec: 0, wait: waitHelp}, {role: canceler, rec: 0}, {role: closer},
-		},
-	},
-	{
-		name: "error stop: 2 workers, an error batch of 3 failing at task 1, an error single (WaitContext)",
-		big:  true,
-		recs: []recCfg{{kind: kBatch, n: 3, errTask: true, failAt: 1}, {kind: kSingle, n: 1, errTask: true, failAt: 0}},
-		procs: []procCfg{
-			{role: worker}, {role: worker},
-			{role: submitter, rec: 0, wait: waitHelp}, {role: submitter, rec: 1, wait: waitCtx},
 		},
 	},
 	{
@@ -95,12 +43,69 @@ var configs = []config{
 		},
 	},
 	{
+		name: "close: 1 worker, a batch of 3 nobody waits on racing Close, a single waited with Wait",
+		recs: []recCfg{{kind: kBatch, n: 3}, {kind: kSingle, n: 1}},
+		procs: []procCfg{
+			{role: worker},
+			{role: submitter, rec: 0}, {role: submitter, rec: 1, wait: waitHelp},
+			{role: closer},
+		},
+	},
+	{
 		name: "sweep: 1 worker, a batch of 2 and a single, each waited with Wait (the batch's sweeps), Close",
 		recs: []recCfg{{kind: kBatch, n: 2}, {kind: kSingle, n: 1}},
 		procs: []procCfg{
 			{role: worker},
 			{role: submitter, rec: 0, wait: waitHelp}, {role: submitter, rec: 1, wait: waitHelp},
 			{role: closer},
+		},
+	},
+	{
+		name: "slots: 2 workers; a single waited with Wait, another with WaitContext and canceled",
+		recs: []recCfg{{kind: kSingle, n: 1}, {kind: kSingle, n: 1}},
+		procs: []procCfg{
+			{role: worker}, {role: worker},
+			{role: submitter, rec: 0, wait: waitHelp}, {role: submitter, rec: 1, wait: waitCtx},
+			{role: canceler, rec: 1},
+		},
+	},
+	{
+		name: "error stop: 2 workers, an error batch of 3 failing at task 0 (Wait), a Cancel, Close",
+		recs: []recCfg{{kind: kBatch, n: 3, errTask: true, failAt: 0}},
+		procs: []procCfg{
+			{role: worker}, {role: worker},
+			{role: submitter, rec: 0, wait: waitHelp}, {role: canceler, rec: 0}, {role: closer},
+		},
+	},
+	{
+		name:    "batch: 2 workers, a batch of 3 waited with Wait and canceled, a single waited with WaitContext",
+		big:     true,
+		noSweep: true,
+		recs:    []recCfg{{kind: kBatch, n: 3}, {kind: kSingle, n: 1}},
+		procs: []procCfg{
+			{role: worker}, {role: worker},
+			{role: submitter, rec: 0, wait: waitHelp}, {role: submitter, rec: 1, wait: waitCtx},
+			{role: canceler, rec: 0},
+		},
+	},
+	{
+		name:    "close: 2 workers, a batch of 3 (Wait) and a single racing Close, a Cancel",
+		big:     true,
+		noSweep: true,
+		recs:    []recCfg{{kind: kBatch, n: 3}, {kind: kSingle, n: 1}},
+		procs: []procCfg{
+			{role: worker}, {role: worker},
+			{role: submitter, rec: 0, wait: waitHelp}, {role: submitter, rec: 1},
+			{role: canceler, rec: 1}, {role: closer},
+		},
+	},
+	{
+		name: "error stop: 2 workers, an error batch of 3 failing at task 1, an error single (WaitContext)",
+		big:  true,
+		recs: []recCfg{{kind: kBatch, n: 3, errTask: true, failAt: 1}, {kind: kSingle, n: 1, errTask: true, failAt: 0}},
+		procs: []procCfg{
+			{role: worker}, {role: worker},
+			{role: submitter, rec: 0, wait: waitHelp}, {role: submitter, rec: 1, wait: waitCtx},
 		},
 	},
 }
