@@ -110,8 +110,8 @@ var configs = []config{
 	},
 }
 
-// TestModel checks every interleaving of each configuration: about 21.5
-// million states in all, under a minute on two cores. It is skipped under the
+// TestModel checks every interleaving of each configuration: about 21.6
+// million states in all, about two minutes of CPU. It is skipped under the
 // race detector (it has no concurrency of its own, and would take ten
 // times as long: CI runs it without), and under -short it checks only the
 // configurations of under two million states.
