@@ -15,12 +15,18 @@ import (
 // a decision inside one are merged into it). Every step is labelled with
 // the function and the statement of the library it stands for.
 //
-// What it leaves out: the queue's blocks (the model has one block and
-// never links another, so retire and the tail's moves are not in it), the
-// sweep and dropSpent (they only move pop over finished records, for the
-// garbage collector), panics and Goexit, and the chunk sizes: a claim takes
-// any k of the tasks left (and a worker any run of the published singles),
-// a superset of what claim and runAt choose.
+// It has the sweep as a waiter runs it after its batch (dropSpent), extras
+// as the get-or-install it is (split into its Load and a Store under the
+// planted bug that makes it one), and goroutines that wait on a future
+// they did not submit (the waiter role).
+//
+// What it leaves out, and where that is checked instead: the queue's
+// blocks (one block here; blocks_test.go checks reserve, the link, the
+// tail's moves, retire, the self-link and the linker's sweep on blocks of
+// 2 slots), panics and Goexit (goexit_test.go checks the hand-off to the
+// replacement goroutine), and the chunk sizes: a claim takes any k of the
+// tasks left (and a worker any run of the published singles), a superset
+// of what claim and runAt choose.
 
 const (
 	maxRecs  = 4 // records, the stop record included
@@ -48,8 +54,8 @@ type rec struct {
 	published bool // publish has stored the slot's state word
 	accepted  bool // its submit returned a future
 	refused   bool // its submit panicked with ErrClosed
-	ext       bool // a waiter installed its channel (extras)
-	closed    bool // the completer closed that channel
+	ext       int8 // extras' channel: 0 until installed, then 1 + the id of the goroutine that made it
+	closed    int8 // the channel the completer closed (ext as it loaded it), or 0
 	cursor    int8 // batchTask.cursor; for a single, 1 once claimed (stClaimed)
 	finished  int8 // batchTask.finished; for a single, 1 once stFinished
 	fail      int8 // extra.err
@@ -61,7 +67,8 @@ type proc struct {
 	pc        int8
 	searching bool // the worker's searching flag (loop's local)
 	ok        bool // the last claim succeeded
-	sawExt    bool // for the planted bug that loads ext before the add
+	sawExt    int8 // for the planted bug that loads ext before the add
+	ch        int8 // the channel sleepOn returned: what <-x.done waits on
 	rec       int8 // the record being claimed or run
 	slot, end int8 // a run of single slots, or the slot of a batch
 	lo, hi, j int8 // the chunk being run, and its next task
@@ -98,6 +105,7 @@ const (
 	submitter
 	canceler
 	closer
+	waiter // waits on rec, as wait says, once its submit has returned it
 )
 
 type waitMode int8
@@ -122,7 +130,7 @@ type recCfg struct {
 }
 
 // A bug is a planted mistake, switched on in the model only.
-type bug uint16
+type bug uint32
 
 const (
 	bugWakeBeforePublish bug = 1 << iota // submit decides on the wake-up before publish
@@ -134,7 +142,14 @@ const (
 	bugRefuseClaimed                     // refuse takes back a submit whose tasks have begun
 	bugCancelLateRecord                  // Cancel records ErrCanceled after its finish
 	bugNoClosedCheck                     // submit skips its look at closed after publish
+	bugRefuseNoWake                      // a refused submit skips the wake-up (it looks at closed first)
+	bugParkLooksFirst                    // park looks at the queue before it counts itself idle
+	bugExtStore                          // extras stores its channel instead of a CompareAndSwap
+	bugSweepUnfinished                   // sweep passes a record claimed in full but not finished
 )
+
+// lastBug is the last planted bug of the pool's model.
+const lastBug = bugSweepUnfinished
 
 var bugNames = map[bug]string{
 	bugWakeBeforePublish: "wake-up decided before publish",
@@ -146,14 +161,23 @@ var bugNames = map[bug]string{
 	bugRefuseClaimed:     "refuse after a worker began the batch",
 	bugCancelLateRecord:  "Cancel records ErrCanceled after the completion",
 	bugNoClosedCheck:     "submit accepted behind the stop record",
+	bugRefuseNoWake:      "a refused submit skips the wake-up",
+	bugParkLooksFirst:    "park looks at the queue before it counts itself idle",
+	bugExtStore:          "a second waiter's store overwrites the first's channel",
+	bugSweepUnfinished:   "a sweep that passes an unfinished record",
 }
 
 type config struct {
-	name  string
-	big   bool // over two million states: skipped under -short
-	recs  []recCfg
-	procs []procCfg
-	bugs  bug
+	name string
+	big  bool // over two million states: skipped under -short
+	// noSweep: Wait's help ends without dropSpent's sweep, as the model
+	// had it before the sweep was in it. Set on the two largest
+	// configurations, where the sweep's steps cost a third more states
+	// and the time budget; the others, and the sweep configuration, keep it.
+	noSweep bool
+	recs    []recCfg
+	procs   []procCfg
+	bugs    bug
 }
 
 // Program counters. Each role's steps, then the shared subroutines.
@@ -178,6 +202,7 @@ const (
 	wParkGo
 	wParkStop
 	wParkWoken
+	wParkLook
 	wExit
 	// submitter
 	sEarly
@@ -186,9 +211,16 @@ const (
 	sSearch
 	sIdle
 	sClosed
+	sClosedFirst
 	sRefuse
 	sHelp
+	sDrop
+	swFront
+	swLook
+	swCAS
 	sWaited
+	// waiter
+	wtStart
 	// canceler
 	cCancel
 	cRecord
@@ -211,6 +243,7 @@ const (
 	pcFinAdd2
 	pcSleep1
 	pcSleep2
+	pcSleepStore
 	pcSleep3
 	pcSleep4
 	// returns that only move locals, folded into the step before
@@ -218,6 +251,7 @@ const (
 	rRunFinish
 	rRefused
 	rRunStart
+	rAccepted
 )
 
 // checker explores every interleaving of cfg.
@@ -316,6 +350,9 @@ func (c *checker) initial() state {
 			p.rec = pc.rec
 		case closer:
 			p.pc = clClosed
+		case waiter:
+			p.pc = wtStart
+			p.rec = pc.rec
 		}
 	}
 	return s
@@ -361,6 +398,9 @@ func (c *checker) ret(s *state, id int, pc int8) {
 			if c.errBatch(p.rec) && !c.has(bugChunkStop) {
 				pc = pcRunCheck
 			}
+		case rAccepted:
+			c.afterSubmit(s, id)
+			return
 		}
 		p.pc = pc
 		return
@@ -579,17 +619,32 @@ func (c *checker) steps(s0 *state, id int) []next {
 				p.searching = false
 			}
 			p.pc = wPark2
+			if c.has(bugParkLooksFirst) {
+				p.pc = wParkLook
+			}
+		})
+	case wParkLook:
+		step("park (bug): !q.empty() before idle.Add(1)", func(s *state, p *proc) {
+			p.saw = 1
+			if !c.empty(s) {
+				p.saw = 2
+			}
+			p.pc = wPark2
 		})
 	case wPark2:
 		step("park: idle.Add(1)", func(s *state, p *proc) { s.idle++; p.pc = wParkLoop })
 	case wParkLoop:
 		step("park: wakeups > 0, else !q.empty()", func(s *state, p *proc) {
+			nonEmpty := !c.empty(s)
+			if p.saw != 0 { // bugParkLooksFirst: the look made before idle.Add(1)
+				nonEmpty, p.saw = p.saw == 2, 0
+			}
 			switch {
 			case s.wakeups > 0:
 				s.wakeups--
 				s.mu = none
 				p.searching, p.pc = true, wFront
-			case !c.empty(s):
+			case nonEmpty:
 				p.pc = wParkGo
 			default:
 				p.pc = wParkStop
@@ -659,23 +714,35 @@ func (c *checker) steps(s0 *state, id int) []next {
 		step("submit: publish(slot): state.Store", func(s *state, p *proc) {
 			s.recs[p.rec].published = true
 			p.pc = sSearch
-			if c.has(bugWakeBeforePublish) {
+			switch {
+			case c.has(bugWakeBeforePublish):
 				p.pc = sClosed
+			case c.has(bugRefuseNoWake):
+				p.pc = sClosedFirst
+			}
+		})
+	case sClosedFirst:
+		step("submit (bug): p.closed.Load() before the wake-up", func(s *state, p *proc) {
+			p.pc = sSearch
+			if s.closed {
+				p.pc = sRefuse
 			}
 		})
 	case sSearch:
 		step("submit: searching.Load() == 0", func(s *state, p *proc) {
-			p.pc = c.afterWake(s, p)
 			if s.searching == 0 {
 				p.pc = sIdle
+				return
 			}
+			c.ret(s, id, c.afterWake(s, p))
 		})
 	case sIdle:
 		step("submit: idle.Load() > 0", func(s *state, p *proc) {
-			p.pc = c.afterWake(s, p)
 			if s.idle > 0 {
-				p.wakeRet, p.pc = p.pc, pcWake
+				p.wakeRet, p.pc = c.afterWake(s, p), pcWake
+				return
 			}
+			c.ret(s, id, c.afterWake(s, p))
 		})
 	case sClosed:
 		step("submit: p.closed.Load() after publish", func(s *state, p *proc) {
@@ -705,8 +772,11 @@ func (c *checker) steps(s0 *state, id int) []next {
 		n := c.n(r)
 		cur := s0.recs[r].cursor
 		if cur >= n {
-			step("Wait: help() finds nothing to claim; sleepOn", func(s *state, p *proc) {
+			step("Wait: help() finds nothing to claim", func(s *state, p *proc) {
 				p.sleepRec, p.sleepRet, p.pc = p.rec, sWaited, pcSleep1
+				if c.kind(p.rec) == kBatch && !c.cfg.noSweep {
+					p.pc = sDrop
+				}
 			})
 			break
 		}
@@ -717,11 +787,62 @@ func (c *checker) steps(s0 *state, id int) []next {
 				c.ret(s, id, rRunStart)
 			})
 		}
+	case sDrop:
+		step("help: q.dropSpent(t): q.front() == t", func(s *state, p *proc) {
+			p.sleepRec, p.sleepRet, p.pc = p.rec, sWaited, pcSleep1
+			if c.front(s) == p.rec {
+				p.pc = swFront
+			}
+		})
+	case swFront:
+		step("sweep: q.front()", func(s *state, p *proc) {
+			p.slot, p.end, p.pc = s.pop, s.pop, swLook
+		})
+	case swLook:
+		stepf("sweep: rec.done() at slot %d", p0.end, 0, func(s *state, p *proc) {
+			if r := s.slotRec[p.end]; p.end < s.push && r != c.stop && s.recs[r].published {
+				done := c.done(s, r)
+				if c.has(bugSweepUnfinished) {
+					done = s.recs[r].cursor >= c.n(r) // claimed in full
+				}
+				if done {
+					p.end++
+					return
+				}
+			}
+			p.pc = swCAS
+			if p.end == p.slot {
+				p.sleepRec, p.sleepRet, p.pc = p.rec, sWaited, pcSleep1
+			}
+		})
+	case swCAS:
+		step("sweep: b.pop.CompareAndSwap(i, j)", func(s *state, p *proc) {
+			if s.pop == p.slot {
+				s.pop = p.end
+			}
+			p.sleepRec, p.sleepRet, p.pc = p.rec, sWaited, pcSleep1
+		})
 	case sWaited:
 		step("Wait returns: f.failure()", func(s *state, p *proc) {
 			r := &s.recs[p.rec]
 			r.seen = r.fail + 1
 			p.pc = pcDone
+		})
+
+	// ---- waiter: Wait or WaitContext on a future another goroutine submitted ----
+	case wtStart:
+		if s0.recs[p0.rec].refused {
+			step("waiter: none (the submit panicked: there is no future)", func(s *state, p *proc) { p.pc = pcDone })
+			break
+		}
+		if !s0.recs[p0.rec].accepted {
+			break // no future yet
+		}
+		step("waiter: Wait or WaitContext on the future", func(s *state, p *proc) {
+			p.pc = sHelp
+			if c.cfg.procs[id].wait == waitCtx {
+				p.sleepRec, p.sleepRet, p.pc = p.rec, sWaited, pcSleep1
+			}
 		})
 
 	// ---- canceler: TaskFuture.Cancel ----
@@ -752,7 +873,8 @@ func (c *checker) steps(s0 *state, id int) []next {
 			p.pc = cRecord
 		})
 	case cRecord, cRecordLate:
-		step("Cancel: err.CompareAndSwap(nil, canceled)", func(s *state, p *proc) {
+		step("Cancel: t.extras().err.CompareAndSwap(nil, canceled)", func(s *state, p *proc) {
+			c.extras(s, id, p.rec)
 			if s.recs[p.rec].fail == failNone {
 				s.recs[p.rec].fail = failCanceled
 			}
@@ -852,7 +974,8 @@ func (c *checker) steps(s0 *state, id int) []next {
 			p.pc = pcRecErr
 		})
 	case pcRecErr:
-		step("failWith: err.CompareAndSwap(nil, err)", func(s *state, p *proc) {
+		step("failWith: t.extras().err.CompareAndSwap(nil, err)", func(s *state, p *proc) {
+			c.extras(s, id, p.rec)
 			if s.recs[p.rec].fail == failNone {
 				s.recs[p.rec].fail = failError
 			}
@@ -874,9 +997,7 @@ func (c *checker) steps(s0 *state, id int) []next {
 		})
 	case pcFinExt:
 		step("finish: t.ext.Load(); close(x.done)", func(s *state, p *proc) {
-			if s.recs[p.rec].ext {
-				s.recs[p.rec].closed = true
-			}
+			s.recs[p.rec].closed = s.recs[p.rec].ext
 			c.ret(s, id, p.finRet)
 		})
 	case pcFinExtFirst:
@@ -887,8 +1008,8 @@ func (c *checker) steps(s0 *state, id int) []next {
 		step("finish (bug): the add, then close if ext was seen", func(s *state, p *proc) {
 			r := &s.recs[p.rec]
 			r.finished += p.finAmt
-			if r.finished == c.n(p.rec) && p.sawExt {
-				r.closed = true
+			if r.finished == c.n(p.rec) {
+				r.closed = p.sawExt
 			}
 			c.ret(s, id, p.finRet)
 		})
@@ -901,12 +1022,29 @@ func (c *checker) steps(s0 *state, id int) []next {
 			p.pc = pcSleep2
 		})
 	case pcSleep2:
-		step("sleepOn: t.extras() installs ext", func(s *state, p *proc) {
-			s.recs[p.sleepRec].ext = true
+		if c.has(bugExtStore) {
+			step("extras (bug): t.ext.Load()", func(s *state, p *proc) {
+				p.ch, p.pc = s.recs[p.sleepRec].ext, pcSleep3
+				if p.ch == 0 {
+					p.pc = pcSleepStore
+				}
+			})
+			break
+		}
+		// Load, then CompareAndSwap(nil, x) if nil, then Load if that
+		// failed: ext is set once, so this is one get-or-install, at the
+		// CAS (or at the Load that finds it set).
+		step("sleepOn: t.extras(): ext.Load(), else ext.CompareAndSwap(nil, x)", func(s *state, p *proc) {
+			p.ch = c.extras(s, id, p.sleepRec)
 			p.pc = pcSleep3
 			if c.has(bugNoSecondLook) {
 				p.pc = pcSleep4
 			}
+		})
+	case pcSleepStore:
+		step("extras (bug): t.ext.Store(x)", func(s *state, p *proc) {
+			s.recs[p.sleepRec].ext = int8(id) + 1
+			p.ch, p.pc = int8(id)+1, pcSleep3
 		})
 	case pcSleep3:
 		step("sleepOn: t.done() again", func(s *state, p *proc) {
@@ -917,7 +1055,7 @@ func (c *checker) steps(s0 *state, id int) []next {
 			p.pc = pcSleep4
 		})
 	case pcSleep4:
-		if !s0.recs[p0.sleepRec].closed {
+		if s0.recs[p0.sleepRec].closed != p0.ch {
 			break
 		}
 		step("<-x.done returns", func(s *state, p *proc) { c.ret(s, id, p.sleepRet) })
@@ -925,6 +1063,16 @@ func (c *checker) steps(s0 *state, id int) []next {
 		panic(fmt.Sprintf("model: pc %d has no step", p0.pc))
 	}
 	return out
+}
+
+// extras is task.extras as one get-or-install step: ext is only ever set
+// once, from nil, so its Load, CompareAndSwap and the Load after a failed
+// CompareAndSwap act as one atomic step. It returns the channel.
+func (c *checker) extras(s *state, id int, r int8) int8 {
+	if s.recs[r].ext == 0 {
+		s.recs[r].ext = int8(id) + 1
+	}
+	return s.recs[r].ext
 }
 
 // claimed is where a worker's successful claim of [lo, hi) goes.
@@ -956,8 +1104,11 @@ func (c *checker) afterClaim(s *state, id int) {
 
 // afterWake is where a submit goes once it has decided on the wake-up.
 func (c *checker) afterWake(s *state, p *proc) int8 {
-	if !s.recs[p.rec].published {
+	switch {
+	case !s.recs[p.rec].published:
 		return sPublish // bugWakeBeforePublish
+	case c.has(bugRefuseNoWake):
+		return rAccepted // closed was looked at before
 	}
 	return sClosed
 }
@@ -1039,7 +1190,7 @@ func (c *checker) checkEnd(s *state) string {
 }
 
 func roleName(r role) string {
-	return [...]string{"worker", "submitter", "canceler", "closer"}[r]
+	return [...]string{"worker", "submitter", "canceler", "closer", "waiter"}[r]
 }
 
 // run explores every interleaving from the initial state and returns the
@@ -1102,6 +1253,18 @@ const stateLimit = 30_000_000
 // steps above: a local set by a step and read by a later one is kept
 // between them, and nowhere else.
 func (c *checker) canon(s *state) {
+	// ext is set once and every goroutine then uses the one installed,
+	// so which goroutine made it matters only with the planted bug that
+	// lets a second store replace it: one state for every maker.
+	one := func(x *int8) {
+		if *x != 0 && !c.has(bugExtStore) {
+			*x = 1
+		}
+	}
+	for r := range s.recs {
+		one(&s.recs[r].ext)
+		one(&s.recs[r].closed)
+	}
 	for id, pc := range c.cfg.procs {
 		p := &s.procs[id]
 		if p.pc == pcDone {
@@ -1115,7 +1278,9 @@ func (c *checker) canon(s *state) {
 		fin := p.pc == pcFinAdd || p.pc == pcFinExt || p.pc == pcFinExtFirst || p.pc == pcFinAdd2
 		if fin {
 			q.finAmt, q.finRet = p.finAmt, p.finRet
-			q.sawExt = p.pc == pcFinAdd2 && p.sawExt
+			if p.pc == pcFinAdd2 {
+				q.sawExt = p.sawExt
+			}
 		}
 		// ret is where p goes once its current subroutine returns.
 		ret := int8(none)
@@ -1128,6 +1293,9 @@ func (c *checker) canon(s *state) {
 			ret, q.foundRet = p.foundRet, p.foundRet
 		case p.pc >= pcSleep1 && p.pc <= pcSleep4:
 			q.sleepRec, q.sleepRet = p.sleepRec, p.sleepRet
+			if p.pc == pcSleep3 || p.pc == pcSleep4 {
+				q.ch = p.ch
+			}
 		}
 		run := p.pc == pcRunCheck || p.pc == pcRunTask || p.pc == pcStop || p.pc == pcRecErr || ret == rRunFinish
 		if run || ret == rRunStart || p.pc == wPassPop || p.pc == wPass {
@@ -1143,10 +1311,10 @@ func (c *checker) canon(s *state) {
 			q.k = p.k
 		}
 		switch p.pc {
-		case wPopRun, wSlot, wSlot2, wSlotPass, wClaim, wClaim2, wPassPop:
+		case wPopRun, wSlot, wSlot2, wSlotPass, wClaim, wClaim2, wPassPop, swLook, swCAS:
 			q.slot, q.end = p.slot, p.end
 		}
-		if p.pc == wSlot2 || p.pc == wClaim2 {
+		if p.pc == wSlot2 || p.pc == wClaim2 || p.pc == wPark2 || p.pc == wParkLoop {
 			q.saw = p.saw
 		}
 		if p.pc == wPassPop || p.pc == wPass {
@@ -1155,6 +1323,8 @@ func (c *checker) canon(s *state) {
 		if (run || ret == rRunFinish) && p.runRet == rSlotNext || ret == rSlotNext || ret == wSlot {
 			q.slot, q.end = p.slot, p.end
 		}
+		one(&q.ch)
+		one(&q.sawExt)
 		*p = q
 	}
 }
