@@ -1,6 +1,7 @@
 package zeropool
 
 import (
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"runtime/debug"
@@ -95,11 +96,18 @@ func (s siteKey) load() *siteEst {
 // learn records ns per index, measured over a trusted span or not. An
 // untrusted measurement is an upper bound (the clock's cost inflates it):
 // it does not replace a trusted estimate below it, but one above it was
-// wrong (a first index run cold, say) and goes.
+// wrong (a first index run cold, say) and goes. A trusted one moves a
+// trusted estimate halfway, on a log scale: on a shared machine one block
+// in a few hundred is descheduled for a time slice and measures a hundred
+// times too slow, and one such outlier must not turn a body's loops from
+// inline to handed out.
 func (s siteKey) learn(ns float64, trusted bool) {
 	if old := s.load(); old != nil {
-		if old.trusted && !trusted && ns >= old.ns {
+		switch {
+		case old.trusted && !trusted && ns >= old.ns:
 			return
+		case old.trusted && trusted:
+			ns = math.Sqrt(ns * old.ns)
 		}
 		if old.trusted == trusted && ns > old.ns*0.8 && ns < old.ns*1.25 {
 			return
