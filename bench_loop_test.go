@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/zeropool/zeropool"
 )
@@ -205,4 +207,58 @@ func BenchmarkEveryCore(b *testing.B) {
 			})
 		}
 	})
+}
+
+// BenchmarkSecondRunner measures, on B16's loop, the time from the call to
+// the first chunk that starts on a goroutine other than the caller's: how
+// soon a second core works. Its metric is that time's mean (us-to-2nd);
+// ns/op includes the stamping (a goroutine id per chunk). Rows: today's
+// SubmitRange(...).Wait(), the same with a yield between submit and Wait
+// (what a yield in the shared wake path would do), and For with and
+// without its hand-off's yield.
+func BenchmarkSecondRunner(b *testing.B) {
+	p := zeropool.New()
+	defer p.Close()
+	const n = 100
+	out := make([]uint64, n)
+	var start time.Time
+	var caller int
+	var second atomic.Int64 // ns from start to the first chunk off the caller; 0 if none yet
+	body := func(lo, hi int) {
+		t := time.Since(start)
+		if goid() != caller {
+			second.CompareAndSwap(0, int64(t))
+		}
+		for i := lo; i < hi; i++ {
+			out[i] = heavyIndex(i)
+		}
+	}
+	rows := []struct {
+		name string
+		run  func()
+	}{
+		{"SubmitRange", func() { zeropool.SubmitRange(p, n, body).Wait() }},
+		{"SubmitRange-yield", func() { f := zeropool.SubmitRange(p, n, body); runtime.Gosched(); f.Wait() }},
+		{"For-noyield", func() { old := zeropool.SetYieldOnHandOff(false); zeropool.For(p, n, body); zeropool.SetYieldOnHandOff(old) }},
+		{"For", func() { zeropool.For(p, n, body) }},
+	}
+	for _, r := range rows {
+		b.Run("op="+r.name, func(b *testing.B) {
+			caller = goid()
+			var total time.Duration
+			var missed int
+			for b.Loop() {
+				second.Store(0)
+				start = time.Now()
+				r.run()
+				if s := second.Load(); s > 0 {
+					total += time.Duration(s)
+				} else {
+					missed++
+				}
+			}
+			b.ReportMetric(total.Seconds()*1e6/float64(max(1, b.N-missed)), "us-to-2nd")
+			b.ReportMetric(float64(missed)/float64(b.N), "callers-alone/op")
+		})
+	}
 }

@@ -30,3 +30,11 @@ func LoopEstimateSetter[F any](fn F, ns float64) func() {
 	e := &siteEst{pc: s.pc, ns: ns, trusted: true}
 	return func() { s.slot.Store(e) }
 }
+
+// SetYieldOnHandOff sets whether a loop's hand-off yields after it woke a
+// worker, and returns the previous setting.
+func SetYieldOnHandOff(on bool) bool {
+	old := yieldOnHandOff
+	yieldOnHandOff = on
+	return old
+}
