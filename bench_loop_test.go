@@ -239,7 +239,11 @@ func BenchmarkSecondRunner(b *testing.B) {
 	}{
 		{"SubmitRange", func() { zeropool.SubmitRange(p, n, body).Wait() }},
 		{"SubmitRange-yield", func() { f := zeropool.SubmitRange(p, n, body); runtime.Gosched(); f.Wait() }},
-		{"For-noyield", func() { old := zeropool.SetYieldOnHandOff(false); zeropool.For(p, n, body); zeropool.SetYieldOnHandOff(old) }},
+		{"For-noyield", func() {
+			old := zeropool.SetYieldOnHandOff(false)
+			zeropool.For(p, n, body)
+			zeropool.SetYieldOnHandOff(old)
+		}},
 		{"For", func() { zeropool.For(p, n, body) }},
 	}
 	for _, r := range rows {
