@@ -24,6 +24,10 @@ var loopModes = []struct {
 	{"inline", func(fn any) { setEstimate(fn, 1e-6) }},
 	{"handoff", func(fn any) { setEstimate(fn, 1e6) }},
 	{"measured", func(fn any) { forgetEstimate(fn) }},
+	// 3 ns an index: loops of 333 to 3333 indices take the ladder (timed
+	// chunks, then the rest inline or handed out), longer ones go out at
+	// once, shorter ones run inline.
+	{"ladder", func(fn any) { setEstimate(fn, 3) }},
 }
 
 func setEstimate(fn any, ns float64) {
@@ -227,9 +231,9 @@ func TestLoopErrorStopsOneRunner(t *testing.T) {
 	blockWorkers(t, p) // the caller is the only runner
 	errStop := errors.New("stop")
 	for _, m := range loopModes {
-		for _, fail := range []int{0, 1, 15, 999, 4321} {
-			t.Run(fmt.Sprintf("%s/fail=%d", m.name, fail), func(t *testing.T) {
-				const n = 5000
+		for _, c := range []struct{ n, fail int }{{5000, 0}, {5000, 1}, {5000, 15}, {5000, 999}, {5000, 4321}, {500, 0}, {500, 7}, {500, 250}, {500, 499}} {
+			n, fail := c.n, c.fail
+			t.Run(fmt.Sprintf("%s/n=%d/fail=%d", m.name, n, fail), func(t *testing.T) {
 				ts := make([]tally, n)
 				end := -1 // the end of the failing chunk
 				body := func(lo, hi int) error {
