@@ -266,3 +266,52 @@ func BenchmarkSecondRunner(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkScratch is B16's loop with a body that allocates a scratch row
+// per call, as the image library's filters do: its metric scratch/op is
+// the calls of the body per loop, which is what such a body allocates.
+// The channel helper allocates once per goroutine.
+func BenchmarkScratch(b *testing.B) {
+	p := zeropool.New()
+	defer p.Close()
+	const n = 100
+	out := make([]uint64, n)
+	var calls atomic.Int64
+	row := func(i int, scratch []uint64) {
+		scratch[i%len(scratch)] = heavyIndex(i)
+		out[i] = scratch[i%len(scratch)]
+	}
+	body := func(lo, hi int) {
+		calls.Add(1)
+		scratch := make([]uint64, 256)
+		for i := lo; i < hi; i++ {
+			row(i, scratch)
+		}
+	}
+	rows := []struct {
+		name string
+		run  func()
+	}{
+		{"For", func() { zeropool.For(p, n, body) }},
+		{"SubmitRange", func() { zeropool.SubmitRange(p, n, body).Wait() }},
+		{"chanhelper", func() {
+			chanHelper(n, func(c <-chan int) {
+				calls.Add(1)
+				scratch := make([]uint64, 256)
+				for i := range c {
+					row(i, scratch)
+				}
+			})
+		}},
+	}
+	for _, r := range rows {
+		b.Run("pool="+r.name, func(b *testing.B) {
+			calls.Store(0)
+			b.ReportAllocs()
+			for b.Loop() {
+				r.run()
+			}
+			b.ReportMetric(float64(calls.Load())/float64(b.N), "scratch/op")
+		})
+	}
+}

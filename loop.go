@@ -18,12 +18,17 @@ import (
 //
 // For starts the loop on the calling goroutine and hands the rest to the
 // workers only once the indices run so far show that what is left takes
-// long enough to be worth waking one (tens of microseconds; see
-// handOffMin). It remembers, per loop body (per func literal), how long an
-// index took, so that a short loop runs inline at once and a long one is
-// handed out at once. A short loop therefore never waits for a worker,
-// even when every worker is busy. Indices run on the calling goroutine are
-// not counted in Stats.Ran.
+// long enough to be worth waking one (about 10 µs; see handOffMin). It
+// remembers, per loop body (per func literal), how long an index took,
+// so that a short loop runs inline at once and a long one is handed out
+// at once; a body whose indices got much slower since may run one call
+// inline before that is seen. The rest is handed out in a block per core
+// (more for a long loop), so a body that allocates scratch per call
+// allocates it about once per core. A short loop therefore never waits for a worker,
+// even when every worker is busy. Stats.Ran counts what a loop handed out,
+// a task per block of indices; what ran before the hand-off is not
+// counted (a count there would cost the shortest loops a shared atomic
+// add).
 //
 // A chunk that panics stops at the panic; every other chunk still runs,
 // and For then panics in the caller with the first panic's *PanicError.

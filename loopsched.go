@@ -151,7 +151,8 @@ func (l *loop) run(chunk func(lo, hi int) error) int {
 		}
 	}
 	c := 1
-	if s != nil && s.trusted {
+	if s != nil {
+		// An untrusted ns is high, which only makes c smaller.
 		c = max(1, int(trustNs/s.ns))
 	}
 	start := clock()
@@ -168,9 +169,14 @@ func (l *loop) run(chunk func(lo, hi int) error) int {
 			return n
 		}
 		if ns*float64(n-k) < handOffMin {
-			// Too little left to hand out, even overestimated.
-			l.site.learn(ns, el >= trustNs)
+			// Too little left to hand out, even overestimated. One more
+			// read times the whole loop: over a few short chunks the
+			// reads' own cost makes ns several times too high, and the
+			// next call would take the ladder again instead of running
+			// untimed.
 			l.call(chunk, k, n)
+			el = clock() - start
+			l.site.learn(el/float64(n), el >= trustNs)
 			return n
 		}
 		if el >= trustNs {
