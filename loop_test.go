@@ -527,8 +527,10 @@ func mallocsPer(runs int, fn func()) float64 {
 }
 
 // A short loop run inline allocates nothing (its closure hoisted); one
-// handed out allocates a fixed few, whatever n; Map its result and a fixed
-// few; Reduce a fixed few.
+// handed out allocates a fixed few, whatever n (7 as a rule: the record,
+// the block body, its timing and the caller's sleep on the record; one
+// more when the estimate moves); Map its result and a fixed few; Reduce a
+// fixed few.
 func TestLoopAllocs(t *testing.T) {
 	p := newPool(t)
 	out := make([]uint32, 1<<16)
@@ -540,7 +542,7 @@ func TestLoopAllocs(t *testing.T) {
 		name string
 		ns   float64
 		max  [3]float64 // For, Map, Reduce
-	}{{"inline", 1e-6, [3]float64{0, 3, 0}}, {"handoff", 1e6, [3]float64{8, 12, 9}}} {
+	}{{"inline", 1e-6, [3]float64{0, 3, 0}}, {"handoff", 1e6, [3]float64{10, 13, 11}}} {
 		if m.name == "handoff" && runtime.GOMAXPROCS(0) < 2 {
 			continue // nothing is handed out
 		}
