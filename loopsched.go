@@ -11,7 +11,7 @@ import (
 )
 
 // How a loop decides where to run: the rule and its constants. Figures
-// are from an AMD EPYC, 2 cores, go1.26 (benchmarks/README.md, "Loops").
+// are from an AMD EPYC, 2 cores, go1.26 (benchmarks/LOOPS.md).
 //
 // A loop runs on its caller until what is left is known to take at least
 // handOffMin; then the rest is published as one range record and the
@@ -19,7 +19,7 @@ import (
 // a clock read costs 30 ns here (time.Since on a monotonic base; time.Now
 // is 58 ns), three times B13's whole 16-index loop. So each loop body (a
 // func literal: its code pointer) keeps what an index took the last time
-// it was measured (see site), and a call whose prediction is short runs
+// it was measured (see sites), and a call whose prediction is short runs
 // inline without reading the clock at all; one predicted long is handed
 // out before its first index. Only calls in between, calls at a body not
 // yet measured, and a sample of the short ones read the clock: they run
