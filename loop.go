@@ -18,7 +18,7 @@ import (
 //
 // For starts the loop on the calling goroutine and hands the rest to the
 // workers only once the indices run so far show that what is left takes
-// long enough to be worth waking one (about 10 µs; see handOffMin). It
+// long enough to be worth waking one (about 20 µs; see handOffMin). It
 // remembers, per loop body (per func literal), how long an index took,
 // so that a short loop runs inline at once and a long one is handed out
 // at once; a body whose indices got much slower since may run one call

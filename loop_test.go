@@ -24,7 +24,7 @@ var loopModes = []struct {
 	{"inline", func(fn any) { setEstimate(fn, 1e-6) }},
 	{"handoff", func(fn any) { setEstimate(fn, 1e6) }},
 	{"measured", func(fn any) { forgetEstimate(fn) }},
-	// 3 ns an index: loops of 333 to 3333 indices take the ladder (timed
+	// 3 ns an index: loops of 333 to 6666 indices take the ladder (timed
 	// chunks, then the rest inline or handed out), longer ones go out at
 	// once, shorter ones run inline.
 	{"ladder", func(fn any) { setEstimate(fn, 3) }},

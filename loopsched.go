@@ -27,10 +27,15 @@ import (
 // the clock's own cost is a few percent of it), and decide then.
 const (
 	// handOffMin is the least remaining work, in nanoseconds, worth
-	// handing out. Waking a worker costs the caller 1-2 µs (the futex
-	// wake and the record) and the worker starts 3-5 µs later, so on 2
-	// cores the rest R gains about R/2 - 5 µs: the break-even is ~10 µs.
-	handOffMin = 10_000
+	// handing out. Handed out, the rest R takes about R/2 + H on 2 cores,
+	// H the hand-off's cost: the wake-up (3-4 µs until the worker runs),
+	// the record, the caller's sleep on the worker's last block. H was
+	// 5-6 µs on a quiet machine and 14 µs on a loaded one (B13's body over
+	// 4096 indices handed out before the first: 16.7 µs against 5.3 µs
+	// inline, benchstat n=6), so the break-even R = 2H is 10-28 µs; 20 µs
+	// keeps a loaded machine's noise, which inflates estimates, from
+	// handing out loops that would have won inline.
+	handOffMin = 20_000
 
 	// trustNs is how long a measurement must be before it decides a
 	// hand-off: the two clock reads around it (~60 ns) are then ~6 %.
