@@ -37,9 +37,132 @@ const (
 	kindGoErr           // Pool.GoErr
 )
 
+// fuzzLoop runs one of the loops that wait (For, ForErr, ForEach, Map,
+// MapErr, Reduce; by arg) over up to 3000 indices, from the fuzz goroutine
+// or, when arg is odd, from inside a task of p, and checks it at once:
+// every index ran exactly once (at most once after an error), the panic,
+// error or ErrClosed it must report, Map's order and Reduce's sum.
+func fuzzLoop(t *testing.T, p *zeropool.Pool, arg int, handOff, closed bool) {
+	n := arg * 29 % 3000
+	failing := arg%3 == 0 && n > 0
+	bad := 0
+	if n > 0 {
+		bad = arg * 7 % n
+	}
+	ts := make([]tally, n)
+	in := make([]int, n)
+	for i := range in {
+		in[i] = i
+	}
+	hit := func(i int) bool { ts[i].runs.Add(1); return failing && i == bad }
+	body := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			if hit(i) {
+				panic("fuzz")
+			}
+		}
+	}
+	bodyErr := func(lo, hi int) error {
+		for i := lo; i < hi; i++ {
+			if hit(i) {
+				return errFuzz
+			}
+		}
+		return nil
+	}
+	each := func(tl *tally) { body(indexOf(ts, tl), indexOf(ts, tl)+1) }
+	mapFn := func(x *int) int { body(*x, *x+1); return *x * 2 }
+	mapErrFn := func(x *int) (int, error) { return *x * 2, bodyErr(*x, *x+1) }
+	sum := func(lo, hi int) int {
+		body(lo, hi)
+		return (lo + hi - 1) * (hi - lo) / 2
+	}
+	est := 1e-6
+	if handOff {
+		est = 1e6
+	}
+	for _, fn := range []any{body, bodyErr, each, mapFn, mapErrFn, sum} {
+		switch f := fn.(type) {
+		case func(lo, hi int):
+			zeropool.SetLoopEstimate(f, est)
+		case func(lo, hi int) error:
+			zeropool.SetLoopEstimate(f, est)
+		case func(*tally):
+			zeropool.SetLoopEstimate(f, est)
+		case func(*int) int:
+			zeropool.SetLoopEstimate(f, est)
+		case func(*int) (int, error):
+			zeropool.SetLoopEstimate(f, est)
+		case func(lo, hi int) int:
+			zeropool.SetLoopEstimate(f, est)
+		}
+	}
+	kind := arg % 6
+	var err error
+	run := func() {
+		switch kind {
+		case 0:
+			zeropool.For(p, n, body)
+		case 1:
+			err = zeropool.ForErr(p, n, bodyErr)
+		case 2:
+			zeropool.ForEach(p, ts, each)
+		case 3:
+			out := zeropool.Map(p, in, mapFn)
+			for i, v := range out {
+				if v != 2*i {
+					t.Errorf("Map: out[%d] = %d; want %d", i, v, 2*i)
+				}
+			}
+		case 4:
+			var out []int
+			out, err = zeropool.MapErr(p, in, mapErrFn)
+			if err == nil && len(out) != n || err != nil && out != nil {
+				t.Errorf("MapErr returned %d results with %v", len(out), err)
+			}
+		case 5:
+			if got := zeropool.Reduce(p, n, sum, func(a, b int) int { return a + b }); got != n*(n-1)/2 {
+				t.Errorf("Reduce = %d; want %d", got, n*(n-1)/2)
+			}
+		}
+	}
+	var v any
+	if arg%2 == 1 && !closed {
+		f := p.Go(run)
+		v, _ = waitErrBounded(t, f)
+		if pe, ok := v.(*zeropool.PanicError); ok {
+			v = pe.Value // the loop's own panic, carried by the task's
+		}
+	} else {
+		v = callBounded(t, run)
+	}
+	if closed {
+		if e, ok := v.(error); !ok || !errors.Is(e, zeropool.ErrClosed) {
+			t.Fatalf("loop %d on a closed pool panicked with %v; want ErrClosed", kind, v)
+		}
+		return
+	}
+	errKind := kind == 1 || kind == 4
+	if pe, ok := v.(*zeropool.PanicError); failing && !errKind && (!ok || pe.Value != "fuzz") || (!failing || errKind) && v != nil {
+		t.Fatalf("loop %d (failing=%v) panicked with %v", kind, failing, v)
+	}
+	if failing && errKind != (err == errFuzz) || !failing && err != nil {
+		t.Fatalf("loop %d (failing=%v) returned %v", kind, failing, err)
+	}
+	for i := range ts {
+		c := ts[i].runs.Load()
+		switch {
+		case c > 1:
+			t.Fatalf("loop %d: index %d ran %d times", kind, i, c)
+		case c == 0 && !(failing && (errKind || kind == 0 || kind == 5)):
+			t.Fatalf("loop %d: index %d never ran", kind, i)
+		}
+	}
+}
+
 // FuzzPool decodes bytes into a sequence of operations on a pool (submit a
 // task, a batch, a range or a closure, or their error twins, with or
-// without a failing task;
+// without a failing task; run a loop that waits, inline or handed out;
 // wait in each way; cancel; nest; close) and checks the invariants
 // afterwards: every accepted task ran exactly once (at most once where
 // Cancel or a failing range chunk skipped some), every future completed,
@@ -56,6 +179,8 @@ func FuzzPool(f *testing.F) {
 	f.Add([]byte{0, 14, 9, 2, 15, 5, 3, 2, 6, 4, 2, 14, 30, 15, 14, 7, 2, 8})
 	f.Add([]byte{2, 15, 6, 9, 4, 14, 1, 0, 6, 9, 7, 3, 11, 2})
 	f.Add([]byte{1, 16, 40, 16, 7, 17, 33, 17, 8, 5, 3, 8, 16, 1})
+	f.Add([]byte{1, 18, 0, 18, 7, 19, 18, 9, 18, 10, 18, 33, 0, 18, 4, 8, 18, 5})
+	f.Add([]byte{0, 19, 18, 3, 18, 1, 18, 2, 19, 18, 5, 18, 30, 18, 31, 18, 11})
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		if len(ops) == 0 {
 			return
@@ -145,8 +270,9 @@ func FuzzPool(f *testing.F) {
 			}
 			subs = append(subs, s)
 		}
+		handOff := false // loops of op 18 are handed out before their first index
 		for i := 1; i < len(ops); i++ {
-			op := ops[i] % 18
+			op := ops[i] % 20
 			arg := 0
 			if i+1 < len(ops) {
 				arg = int(ops[i+1])
@@ -275,6 +401,11 @@ func FuzzPool(f *testing.F) {
 					t.Fatal(err)
 				}
 				i++
+			case 18: // a loop that waits, from here or from a task; failing when arg%3 == 0
+				fuzzLoop(t, p, arg, handOff, closed)
+				i++
+			case 19:
+				handOff = !handOff
 			}
 		}
 		closeBounded(t, p)

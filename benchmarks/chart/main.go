@@ -6,10 +6,14 @@
 // -scale, it reads this module's TaskOverhead, IndividualTasks, Range and
 // Closures runs at several GOMAXPROCS (go test -cpu), prints a speedup
 // table on stderr and draws throughput against GOMAXPROCS (see scale.sh).
+// With -loops, it reads BenchmarkFor (B13) from the library and from this
+// module, concatenated, prints each contender's speedup over the serial
+// loop on stderr and draws it against the loop's length.
 //
 //	go test -run '^$' -bench BatchSize -count 6 .. | go run ./chart > batchsize.svg
 //	cat lib.txt peers.txt | go run ./chart -range > range.svg
 //	go test -run '^$' -bench . -cpu 1,2,4 . | go run ./chart -scale > scale.svg
+//	cat lib.txt peers.txt | go run ./chart -loops > loops.svg
 package main
 
 import (
@@ -41,7 +45,20 @@ var series = []struct{ pool, colour string }{
 func main() {
 	ranges := flag.Bool("range", false, "draw BenchmarkRange as bars")
 	scale := flag.Bool("scale", false, "print the speedup table and draw throughput against GOMAXPROCS")
+	loops := flag.Bool("loops", false, "print B13's speedups and draw them against the loop's length")
 	flag.Parse()
+	if *loops {
+		speedups, err := parseLoops(os.Stdin)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if len(speedups) == 0 {
+			log.Fatal("no BenchmarkFor lines with a serial row on stdin")
+		}
+		loopTable(os.Stderr, speedups)
+		renderLoops(os.Stdout, speedups)
+		return
+	}
 	if *scale {
 		data, err := parseScale(os.Stdin)
 		if err != nil {

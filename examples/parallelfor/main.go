@@ -1,5 +1,5 @@
 // Command parallelfor renders the Mandelbrot set twice, once with a plain
-// loop over the rows and once with zeropool.SubmitRange, prints both times
+// loop over the rows and once with zeropool.For, prints both times
 // side by side, checks that the pictures match, and writes the PNG.
 //
 //	go run ./examples/parallelfor -o mandelbrot.png
@@ -73,7 +73,7 @@ func main() {
 	pool := zeropool.New()
 	defer pool.Close()
 	start = time.Now()
-	zeropool.SubmitRange(pool, height, func(lo, hi int) { render(pooled, lo, hi) }).Wait()
+	zeropool.For(pool, height, func(lo, hi int) { render(pooled, lo, hi) })
 	pooledTime := time.Since(start)
 
 	if !bytes.Equal(serial.Pix, pooled.Pix) {
@@ -81,7 +81,7 @@ func main() {
 	}
 	fmt.Printf("%dx%d, %d iterations at most, GOMAXPROCS=%d\n", width, height, maxIter, runtime.GOMAXPROCS(0))
 	fmt.Printf("serial loop:        %8.2f ms\n", serialTime.Seconds()*1e3)
-	fmt.Printf("zeropool.SubmitRange: %6.2f ms (%.2fx)\n", pooledTime.Seconds()*1e3, serialTime.Seconds()/pooledTime.Seconds())
+	fmt.Printf("zeropool.For:       %8.2f ms (%.2fx)\n", pooledTime.Seconds()*1e3, serialTime.Seconds()/pooledTime.Seconds())
 
 	f, err := os.Create(*out)
 	if err != nil {
