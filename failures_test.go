@@ -142,6 +142,32 @@ func TestPanicNil(t *testing.T) {
 				}
 				ty.check(t, "batch with nil panics")
 			}
+			// The loops that wait, inline and handed out.
+			for _, n := range []int{8, 1 << 16} {
+				v := recoverOf(func() {
+					zeropool.For(p, n, func(lo, hi int) {
+						if lo == 0 {
+							panic(nil)
+						}
+					})
+				})
+				if !errors.As(asError(v), &pe) || errors.Is(pe, zeropool.ErrGoexit) {
+					t.Fatalf("For over %d panicked with %v; want a *PanicError of a panic, not a Goexit", n, v)
+				}
+				ty := make(runTally, n)
+				v = recoverOf(func() {
+					zeropool.ForEach(p, indices(n), func(i *int) {
+						ty[*i].Add(1)
+						if *i%1000 == 3 {
+							panic(nil)
+						}
+					})
+				})
+				if !errors.As(asError(v), &pe) || errors.Is(pe, zeropool.ErrGoexit) {
+					t.Fatalf("ForEach over %d panicked with %v; want a *PanicError of a panic", n, v)
+				}
+				ty.check(t, "ForEach with nil panics")
+			}
 			mustComplete(t, p.Go(func() {}))
 		})
 	}

@@ -91,7 +91,10 @@ func ForEach[T any](p *Pool, s []T, fn func(*T)) {
 	st := &each{p: p}
 	chunk := func(lo, hi int) error {
 		for i := lo; i < hi; {
-			i = forEachFrom(st, fn, s, i, hi)
+			var c *caught
+			if i, c = forEachFrom(fn, s, i, hi); c != nil {
+				st.recovered(c)
+			}
 		}
 		return nil
 	}
@@ -113,7 +116,10 @@ func Map[T, R any](p *Pool, in []T, fn func(*T) R) []R {
 	st := &each{p: p}
 	chunk := func(lo, hi int) error {
 		for i := lo; i < hi; {
-			i = mapFrom(st, fn, in, out, i, hi)
+			var c *caught
+			if i, c = mapFrom(fn, in, out, i, hi); c != nil {
+				st.recovered(c)
+			}
 		}
 		return nil
 	}
@@ -137,7 +143,10 @@ func MapErr[T, R any](p *Pool, in []T, fn func(*T) (R, error)) ([]R, error) {
 	chunk := func(lo, hi int) error {
 		for i := lo; i < hi; {
 			var err error
-			if i, err = mapErrFrom(st, fn, in, out, i, hi); err != nil {
+			var c *caught
+			if i, c, err = mapErrFrom(st, fn, in, out, i, hi); c != nil {
+				st.recovered(c)
+			} else if err != nil {
 				return err
 			}
 		}

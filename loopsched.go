@@ -208,14 +208,22 @@ func parallel() bool { return runtime.GOMAXPROCS(0) > 1 }
 // error (recorded in l.err). A panic is recorded in l.pe and the loop goes
 // on, as the other chunks of a range do after one panics.
 func (l *loop) call(chunk func(lo, hi int) error, lo, hi int) (failed bool) {
-	returned := false
+	// guard returns only if chunk returned or panicked; after a
+	// runtime.Goexit it never does. Telling the two apart by recover's
+	// value alone is wrong: under GODEBUG=panicnil=1 a panic(nil)
+	// recovers as nil too.
+	ok := false
 	defer func() {
-		if !returned {
-			l.recovered(recover())
+		if !ok { // a Goexit: this goroutine ends after the report
+			l.recovered(&caught{v: ErrGoexit, stack: debug.Stack()})
 		}
 	}()
-	err := chunk(lo, hi)
-	returned = true
+	c, err := guard(chunk, lo, hi)
+	ok = true
+	if c != nil {
+		l.recovered(c)
+		return false
+	}
 	if err != nil {
 		l.err = err
 		l.p.stats.failed.Add(1)
@@ -224,14 +232,30 @@ func (l *loop) call(chunk func(lo, hi int) error, lo, hi int) (failed bool) {
 	return false
 }
 
-// recovered records what a chunk run inline panicked with. nil is a
-// runtime.Goexit, which ends the caller's goroutine whatever we do here (or
-// a panic(nil) under GODEBUG=panicnil=1, which must not pass for success).
-func (l *loop) recovered(r any) {
-	if r == nil {
-		r = ErrGoexit
-	}
-	pe := &PanicError{Value: r, Stack: debug.Stack()}
+// A caught is what a call panicked with (nil too), and its stack, taken
+// while the panicking frames are on it.
+type caught struct {
+	v     any
+	stack []byte
+}
+
+// guard calls chunk(lo, hi) and returns its error, or what it panicked
+// with.
+func guard(chunk func(lo, hi int) error, lo, hi int) (c *caught, err error) {
+	done := false
+	defer func() {
+		if !done {
+			c = &caught{v: recover(), stack: debug.Stack()}
+		}
+	}()
+	err = chunk(lo, hi)
+	done = true
+	return nil, err
+}
+
+// recovered records a panic (or Goexit) of a chunk run inline.
+func (l *loop) recovered(c *caught) {
+	pe := &PanicError{Value: c.v, Stack: c.stack}
 	if l.pe == nil {
 		l.pe = pe
 	}
@@ -390,16 +414,11 @@ func (st *each) run(n int, site siteKey, chunk func(lo, hi int) error) error {
 	return err
 }
 
-// recovered records what an element's call panicked with. A nil is a
-// runtime.Goexit (the record's runner, or the caller, sees it too) or a
-// panic(nil) under GODEBUG=panicnil=1: either way the loop must not pass
-// for a success.
-func (st *each) recovered(r any) {
-	if r == nil {
-		st.pe.CompareAndSwap(nil, &PanicError{Value: ErrGoexit, Stack: debug.Stack()})
-		return
-	}
-	pe := &PanicError{Value: r, Stack: debug.Stack()}
+// recovered records what an element's call panicked with (nil too,
+// under GODEBUG=panicnil=1). A runtime.Goexit never gets here: the
+// element's runner sees it (chunkRun, or loop.call on the caller).
+func (st *each) recovered(c *caught) {
+	pe := &PanicError{Value: c.v, Stack: c.stack}
 	// After MapErr's first error, a panic is not the first failure.
 	if !st.stopped.Load() {
 		st.pe.CompareAndSwap(nil, pe)
@@ -409,57 +428,55 @@ func (st *each) recovered(r any) {
 }
 
 // forEachFrom calls fn(&s[i]) for i up to hi and returns hi, or one past
-// the element that panicked.
-func forEachFrom[T any](st *each, fn func(*T), s []T, i, hi int) (next int) {
+// the element that panicked, with what it panicked with. After a
+// runtime.Goexit it does not return.
+func forEachFrom[T any](fn func(*T), s []T, i, hi int) (next int, c *caught) {
 	defer func() {
 		if i < hi {
-			st.recovered(recover())
-			next = i + 1
+			c, next = &caught{v: recover(), stack: debug.Stack()}, i+1
 		}
 	}()
 	for ; i < hi; i++ {
 		fn(&s[i])
 	}
-	return hi
+	return hi, nil
 }
 
 // mapFrom is forEachFrom for Map.
-func mapFrom[T, R any](st *each, fn func(*T) R, in []T, out []R, i, hi int) (next int) {
+func mapFrom[T, R any](fn func(*T) R, in []T, out []R, i, hi int) (next int, c *caught) {
 	defer func() {
 		if i < hi {
-			st.recovered(recover())
-			next = i + 1
+			c, next = &caught{v: recover(), stack: debug.Stack()}, i+1
 		}
 	}()
 	for ; i < hi; i++ {
 		out[i] = fn(&in[i])
 	}
-	return hi
+	return hi, nil
 }
 
 // mapErrFrom is mapFrom for MapErr: it starts no element once the call is
 // stopped, and stops it at an error, which it returns.
-func mapErrFrom[T, R any](st *each, fn func(*T) (R, error), in []T, out []R, i, hi int) (next int, err error) {
+func mapErrFrom[T, R any](st *each, fn func(*T) (R, error), in []T, out []R, i, hi int) (next int, c *caught, err error) {
 	returned := false
 	defer func() {
 		if !returned {
-			st.recovered(recover())
-			next = i + 1
+			c, next = &caught{v: recover(), stack: debug.Stack()}, i+1
 		}
 	}()
 	for ; i < hi; i++ {
 		if st.stopped.Load() {
 			returned = true
-			return hi, nil
+			return hi, nil, nil
 		}
 		r, err := fn(&in[i])
 		if err != nil {
 			st.stopped.Store(true)
 			returned = true
-			return hi, err
+			return hi, nil, err
 		}
 		out[i] = r
 	}
 	returned = true
-	return hi, nil
+	return hi, nil, nil
 }
