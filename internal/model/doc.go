@@ -5,7 +5,8 @@
 // go test; nothing here is built into the library. The pool's protocols
 // are in model_test.go (configurations in check_test.go); the Group's in
 // group_test.go, panics and Goexit with the replacement goroutine in
-// goexit_test.go, and the queue's blocks in blocks_test.go, each a smaller
+// goexit_test.go, the queue's blocks in blocks_test.go, and the loops'
+// hand-off in handoff_test.go, each a smaller
 // checker of its own in the same style.
 //
 // The model is not the code: each step names the line of the library it
