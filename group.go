@@ -375,6 +375,13 @@ func (t *task) runGroupTask(c *chunkRun) (skipped int) {
 	g := (*Group)(t.base)
 	if g.stopped() {
 		c.i = c.hi
+		if t.state.Load()&stByWaiter != 0 {
+			// Claimed by a waiter, which marks what it runs: a task
+			// skipped is not run, and Stats must not count it so.
+			// Cleared before finish, which counts a passed task only
+			// if the mark is still there (see stPassed).
+			t.state.And(^uint64(stByWaiter))
+		}
 		t.pool().stats.skipped.Add(1)
 		return 1
 	}
@@ -402,7 +409,20 @@ func (q *queue) runGroup(g *Group) bool {
 			s := &b.slots[i]
 			// base is read only once state shows a group's slot: it was
 			// written before that publish and is never written after.
-			if s.state.Load()&(pubOne|groupTask|stClaimed) == pubOne|groupTask && s.base == unsafe.Pointer(g) && s.claimOwn() {
+			if s.state.Load()&(pubOne|groupTask|stClaimed) != pubOne|groupTask || s.base != unsafe.Pointer(g) {
+				continue
+			}
+			if g.err.Load() != nil {
+				// Stopped: skip it here, without the run loop; claimOne
+				// leaves it unmarked, as it does not run.
+				if s.claimOne() {
+					q.pool.stats.skipped.Add(1)
+					s.finish(1)
+					found = true
+				}
+				continue
+			}
+			if s.claimOwn() {
 				s.runChunk(0, 0, 1, nil, -1)
 				found = true
 			}

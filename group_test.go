@@ -521,3 +521,21 @@ func TestGroupGoAtLimitAfterStop(t *testing.T) {
 		t.Fatal("the Go that waited at the limit ran its task after the stop")
 	}
 }
+
+// TestGroupStats: once idle, Stats counts a stopped group's tasks as run,
+// failed and skipped, each once, whoever claimed them.
+func TestGroupStats(t *testing.T) {
+	p := newPool(t, zeropool.WithWorkers(1))
+	release := blockWorkers(t, p)
+	g := p.NewGroup()
+	g.Go(func() error { return errors.New("first") })
+	for range 99 {
+		g.Go(func() error { return nil })
+	}
+	groupWaitBounded(t, g) // runs the first here, then skips the rest
+	release()
+	waitIdle(t, p)
+	if st := p.Stats(); st.Ran != 2 || st.Failed != 1 || st.Skipped != 99 {
+		t.Fatalf("Stats = %+v; want Ran 2 (the task that failed, and the blocker), Failed 1, Skipped 99", st)
+	}
+}

@@ -315,7 +315,7 @@ func (t *task) finish(k int) {
 		// who hold no claim (see groupTask); only fn is the caller's.
 		g := (*Group)(t.base)
 		t.fn = nil
-		if t.state.Or(stFinished)&stPassed != 0 {
+		if t.state.Or(stFinished)&(stPassed|stByWaiter) == stPassed|stByWaiter {
 			t.pool().countWaiter(t, 1)
 		}
 		if x := t.ext.Load(); x != nil {
@@ -327,7 +327,7 @@ func (t *task) finish(k int) {
 		// The claimant of a single task is the only reader of fn and
 		// base, so it drops them before it completes the task.
 		t.fn, t.base = nil, nil
-		if t.state.Or(stFinished)&stPassed != 0 {
+		if t.state.Or(stFinished)&(stPassed|stByWaiter) == stPassed|stByWaiter {
 			// A worker moved past t while its waiter ran it, and left
 			// the count to us (see runSlots).
 			t.pool().countWaiter(t, 1)
