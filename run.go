@@ -27,15 +27,15 @@ type chunkRun struct {
 	orphan bool
 
 	// failed is set by runFrom's deferred call when the task at i did not
-	// return, value to what recover returned. recover stops a panic
-	// whatever its value, so after a panic runFrom returns and runChunk
-	// records it; a recover that returns nil may also mean runtime.Goexit,
-	// which it cannot stop, and then runChunk's deferred call records it.
-	// Telling the two apart by the value alone is wrong: under
-	// GODEBUG=panicnil=1, panic(nil) recovers as nil too.
-	failed bool
-	value  any
-	stack  []byte // the stack at the failure, taken while the task's frames are on it
+	// return: what recover returned, and the stack while the task's
+	// frames are on it. recover stops a panic whatever its value, so
+	// after a panic runFrom returns and runChunk records it; a recover
+	// that returns nil may also mean runtime.Goexit, which it cannot
+	// stop, and then runChunk's deferred call records it. Telling the two
+	// apart by the value alone is wrong: under GODEBUG=panicnil=1,
+	// panic(nil) recovers as nil too. A pointer, allocated only on a
+	// failure, so that the struct every chunk zeroes stays small.
+	failed *caught
 
 	ended bool // runChunk has finished the chunk, or handed it off
 }
@@ -48,9 +48,58 @@ type chunkRun struct {
 // so far; see help) and a single through its claim (see claimOwn); tally
 // is -1 for workers and singles.
 func (t *task) runChunk(next, lo, hi int, w *worker, tally int) int {
-	c := chunkRun{t: t, i: next, lo: lo, hi: hi, w: w, tally: tally}
+	if w == nil {
+		return t.runChunkHere(next, lo, hi, tally)
+	}
+	// A worker's chunk keeps its state in w, where runWorker's deferred
+	// call finds it if a task ends the goroutine: one defer per worker
+	// goroutine rather than one per chunk, which the single tasks of B2
+	// and B9 would pay one each.
+	c := &w.c
+	c.t, c.i, c.lo, c.hi, c.w, c.tally, c.ran, c.ended = t, next, lo, hi, w, -1, 0, false
+	if hi-next == 1 {
+		return c.runOne()
+	}
+	return c.runAndFinish()
+}
+
+// runOne is runAndFinish for a chunk of one task, a single's above all:
+// no timing and no loop, which the single tasks of B2 and B9 pay for.
+func (c *chunkRun) runOne() int {
+	t := c.t
+	c.from = c.i
+	skipped := t.runFrom(c)
+	if c.failed != nil {
+		c.fail(c.failed.v)
+	} else {
+		c.ran = 1 - skipped
+	}
+	c.ended = true
+	if w := c.w; w != nil {
+		// w's goroutine is the only writer of w.ran: a plain store will do.
+		w.ran.Store(w.ran.Load() + uint64(c.ran))
+	} else if c.orphan {
+		c.count()
+	}
+	t.finish(c.hi - c.lo)
+	return c.ran
+}
+
+// runChunkHere is runChunk on a goroutine in Wait, whose state lives here.
+func (t *task) runChunkHere(next, lo, hi, tally int) int {
+	var c chunkRun
+	c.t, c.i, c.lo, c.hi, c.tally = t, next, lo, hi, tally
 	// Runs only if the goroutine ends in runtime.Goexit before c.ended.
 	defer c.goexit()
+	if hi-next == 1 {
+		return c.runOne()
+	}
+	return c.runAndFinish()
+}
+
+// runAndFinish runs the chunk and finishes it.
+func (c *chunkRun) runAndFinish() int {
+	t, next, hi := c.t, c.i, c.hi
 	var start time.Time
 	b := t.batch()
 	timed := b != nil && hi-next > 1 && b.nsPerTask.Load() == 0
@@ -63,7 +112,7 @@ func (t *task) runChunk(next, lo, hi int, w *worker, tally int) int {
 	}
 	c.ended = true
 	c.count()
-	t.finish(hi - lo)
+	t.finish(hi - c.lo)
 	return c.ran
 }
 
@@ -72,8 +121,8 @@ func (c *chunkRun) run() {
 	for c.i < c.hi {
 		c.from = c.i
 		skipped := c.t.runFrom(c)
-		if c.failed {
-			c.fail(c.value)
+		if c.failed != nil {
+			c.fail(c.failed.v)
 			continue
 		}
 		c.ran += c.i - c.from - skipped
@@ -105,26 +154,30 @@ func (c *chunkRun) fail(v any) {
 		resume = c.hi // a range chunk is one call: nothing of it to resume
 	}
 	c.ran += resume - c.from
-	stack := c.stack
-	c.i, c.failed, c.value, c.stack = resume, false, nil, nil
+	var stack []byte
+	if c.failed != nil {
+		stack = c.failed.stack
+	}
+	c.i, c.failed = resume, nil
 	p := c.t.pool()
 	p.stats.panicked.Add(1)
 	p.report(c.t.fail(v, stack))
 }
 
-// goexit is runChunk's deferred call: if the chunk has not ended, the
+// goexit is the deferred call of runChunkHere, and of runWorker for the
+// chunk in w.c: if the chunk has not ended, the
 // goroutine is ending in runtime.Goexit, called by the task at c.i (if
 // c.failed) or by the panic handler, and another goroutine must finish
 // the chunk.
 func (c *chunkRun) goexit() {
-	if c.ended {
+	if c.ended || c.t == nil { // ended, or a worker that never ran a chunk
 		return
 	}
 	// Deferred, so that it runs even if the handler called by fail ends
 	// this goroutine too: a Goexit during a Goexit still runs the
 	// deferred calls of every frame.
 	defer c.handOff()
-	if c.failed {
+	if c.failed != nil {
 		c.fail(ErrGoexit)
 	}
 }
@@ -159,7 +212,8 @@ func (c *chunkRun) handOff() {
 
 // runOrphan finishes a chunk whose waiter ended in runtime.Goexit.
 func (t *task) runOrphan(next, lo, hi int) {
-	c := chunkRun{t: t, i: next, lo: lo, hi: hi, tally: -1, orphan: true}
+	var c chunkRun
+	c.t, c.i, c.lo, c.hi, c.tally, c.orphan = t, next, lo, hi, -1, true
 	defer c.goexit()
 	c.run()
 	c.ended = true
@@ -175,9 +229,7 @@ func (t *task) runOrphan(next, lo, hi int) {
 func (t *task) runFrom(c *chunkRun) (skipped int) {
 	defer func() {
 		if c.i < c.hi {
-			c.value = recover()
-			c.stack = debug.Stack()
-			c.failed = true
+			c.failed = &caught{v: recover(), stack: debug.Stack()}
 		}
 	}()
 	hi := c.hi
@@ -315,7 +367,8 @@ func (t *task) finish(k int) {
 		// who hold no claim (see groupTask); only fn is the caller's.
 		g := (*Group)(t.base)
 		t.fn = nil
-		if t.state.Or(stFinished)&(stPassed|stByWaiter) == stPassed|stByWaiter {
+		t.state.Or(stFinished)
+		if t.state.Load()&(stPassed|stByWaiter) == stPassed|stByWaiter {
 			t.pool().countWaiter(t, 1)
 		}
 		if x := t.ext.Load(); x != nil {
@@ -327,7 +380,12 @@ func (t *task) finish(k int) {
 		// The claimant of a single task is the only reader of fn and
 		// base, so it drops them before it completes the task.
 		t.fn, t.base = nil, nil
-		if t.state.Or(stFinished)&(stPassed|stByWaiter) == stPassed|stByWaiter {
+		// Or, then a load, not the value Or returns: that would make the
+		// Or a CompareAndSwap loop on a line the workers' claims share.
+		// The load is enough: runSlots sets stPassed only while
+		// stFinished is clear, so it cannot set it after this Or.
+		t.state.Or(stFinished)
+		if t.state.Load()&(stPassed|stByWaiter) == stPassed|stByWaiter {
 			// A worker moved past t while its waiter ran it, and left
 			// the count to us (see runSlots).
 			t.pool().countWaiter(t, 1)

@@ -78,9 +78,9 @@ const (
 
 	// stPassed is set, by CompareAndSwap, on a single its waiter claimed
 	// (stByWaiter) and still runs when a worker moves past it: the
-	// worker leaves the count for Stats to the finish, which sees the
-	// bit in the value its Or(stFinished) returns. Exactly one of them
-	// counts the task, and never before it has run.
+	// worker leaves the count for Stats to the finish, which looks for
+	// the bit after its Or(stFinished). Exactly one of them counts the
+	// task, and never before it has run.
 	stPassed = 1 << 18
 )
 

@@ -77,6 +77,11 @@ type worker struct {
 	// goroutine moves pop past an unfinished record (see queue.sweep).
 	passed []*task
 
+	// c is the chunk the worker goroutine is running (see runChunk).
+	// Only that goroutine touches it, and, once it ends in a Goexit, its
+	// deferred call in runWorker, before it starts the replacement.
+	c chunkRun
+
 	// Workers are allocated one after another: without this, two could
 	// share a cache line, and each one's ran store would slow the other.
 	_ [cacheLine]byte
@@ -108,6 +113,11 @@ func (w *worker) waitPassed() {
 // then the rest of its run, w.
 func (p *Pool) runWorker(w *worker, t *task, next, lo, hi int) {
 	defer p.wg.Done()
+	// If a task (or the panic handler) ends this goroutine with
+	// runtime.Goexit, w.c says where in its chunk, and goexit hands the
+	// chunk and the worker on. Registered before LockOSThread's undo, so
+	// it runs after it: the replacement locks a thread of its own.
+	defer w.c.goexit()
 	if p.lockOS {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
