@@ -42,9 +42,13 @@ const (
 // or, when arg is odd, from inside a task of p, and checks it at once:
 // every index ran exactly once (at most once after an error), the panic,
 // error or ErrClosed it must report, Map's order and Reduce's sum.
-func fuzzLoop(t *testing.T, p *zeropool.Pool, arg int, handOff, closed bool) {
+//
+// With quiet, nothing fails: a panic handler that ends its goroutine (op
+// 15) would end the one that runs a loop's chunk inline, the fuzz
+// goroutine itself, as it may end any goroutine in Wait.
+func fuzzLoop(t *testing.T, p *zeropool.Pool, arg int, handOff, closed, quiet bool) {
 	n := arg * 29 % 3000
-	failing := arg%3 == 0 && n > 0
+	failing := arg%3 == 0 && n > 0 && !quiet
 	bad := 0
 	if n > 0 {
 		bad = arg * 7 % n
@@ -402,7 +406,7 @@ func FuzzPool(f *testing.F) {
 				}
 				i++
 			case 18: // a loop that waits, from here or from a task; failing when arg%3 == 0
-				fuzzLoop(t, p, arg, handOff, closed)
+				fuzzLoop(t, p, arg, handOff, closed, handlerExits.Load())
 				i++
 			case 19:
 				handOff = !handOff
