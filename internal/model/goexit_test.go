@@ -3,7 +3,6 @@ package model
 import (
 	"fmt"
 	"hash/maphash"
-	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -585,19 +584,9 @@ func (c *xChecker) dfs(s *xState) {
 }
 
 func (c *xChecker) report(msg string) {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %s\ninterleaving (%d steps):\n", c.cfg.name, msg, len(c.path))
-	for i, st := range c.path {
-		label := st.label
-		switch strings.Count(label, "%d") {
-		case 1:
-			label = fmt.Sprintf(label, st.a)
-		case 2:
-			label = fmt.Sprintf(label, st.a, st.b)
-		}
-		fmt.Fprintf(&b, "  %3d  g%d %-7s %s\n", i+1, st.id, c.names[i], label)
-	}
-	c.fail = b.String()
+	c.fail = interleaving(c.cfg.name, msg, c.path, func(i int, st pathStep) (string, string) {
+		return fmt.Sprintf("g%d", st.id), c.names[i]
+	})
 }
 
 func xRoleName(r xRole) string {

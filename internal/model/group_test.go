@@ -3,7 +3,6 @@ package model
 import (
 	"fmt"
 	"hash/maphash"
-	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -687,19 +686,9 @@ func (c *gChecker) dfs(s *gState) {
 }
 
 func (c *gChecker) report(msg string) {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %s\ninterleaving (%d steps):\n", c.cfg.name, msg, len(c.path))
-	for i, st := range c.path {
-		label := st.label
-		switch strings.Count(label, "%d") {
-		case 1:
-			label = fmt.Sprintf(label, st.a)
-		case 2:
-			label = fmt.Sprintf(label, st.a, st.b)
-		}
-		fmt.Fprintf(&b, "  %3d  p%d %-8s %s\n", i+1, st.id, gRoleName(c.cfg.procs[st.id].role), label)
-	}
-	c.fail = b.String()
+	c.fail = interleaving(c.cfg.name, msg, c.path, func(i int, st pathStep) (string, string) {
+		return fmt.Sprintf("p%d", st.id), gRoleName(c.cfg.procs[st.id].role)
+	})
 }
 
 func gRoleName(r gRole) string { return [...]string{"caller", "worker", "parent", "canceler"}[r] }

@@ -3,7 +3,6 @@ package model
 import (
 	"fmt"
 	"hash/maphash"
-	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -211,7 +210,7 @@ func (c *hChecker) steps(s0 *hState, id int) []hNext {
 		if !free {
 			break
 		}
-		for _, w := range signalChoices8(s0.condWait) {
+		for _, w := range signalChoices(s0.condWait) {
 			step("wake: mu.Lock(); idle > 0 && searching == 0: Signal; mu.Unlock()", func(s *hState, p *hProc) {
 				if s.idle > 0 && s.searching == 0 {
 					s.idle--
@@ -311,7 +310,7 @@ func (c *hChecker) steps(s0 *hState, id int) []hNext {
 		if !free {
 			break
 		}
-		for _, w := range signalChoices8(s0.condWait) {
+		for _, w := range signalChoices(s0.condWait) {
 			step("foundWork: wake()", func(s *hState, p *hProc) {
 				if s.idle > 0 && s.searching == 0 {
 					s.idle--
@@ -364,18 +363,6 @@ func (c *hChecker) steps(s0 *hState, id int) []hNext {
 		})
 	default:
 		panic(fmt.Sprintf("hand-off model: pc %d has no step", p0.pc))
-	}
-	return out
-}
-
-// signalChoices8 is signalChoices for a bit set of sleepers.
-func signalChoices8(condWait uint8) []uint8 {
-	if condWait == 0 {
-		return []uint8{0}
-	}
-	var out []uint8
-	for w := condWait; w != 0; w &= w - 1 {
-		out = append(out, w&-w)
 	}
 	return out
 }
@@ -459,20 +446,12 @@ func (c *hChecker) dfs(s *hState) {
 }
 
 func (c *hChecker) report(msg string) {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %s\ninterleaving (%d steps):\n", c.cfg.name, msg, len(c.path))
-	for i, st := range c.path {
-		label := st.label
-		if strings.Contains(label, "%d") {
-			label = fmt.Sprintf(label, st.a)
-		}
-		role := "worker"
+	c.fail = interleaving(c.cfg.name, msg, c.path, func(_ int, st pathStep) (string, string) {
 		if st.id == 0 {
-			role = "caller"
+			return "p0", "caller"
 		}
-		fmt.Fprintf(&b, "  %3d  p%d %-6s %s\n", i+1, st.id, role, label)
-	}
-	c.fail = b.String()
+		return fmt.Sprintf("p%d", st.id), "worker"
+	})
 }
 
 func (c *hChecker) run() string {

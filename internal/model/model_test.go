@@ -432,13 +432,14 @@ func (c *checker) afterSubmit(s *state, id int) {
 	}
 }
 
-// signal wakes one waiter of work (any one: a superset of Go's FIFO).
-func signalChoices(s state) []uint8 {
-	if s.condWait == 0 {
+// signalChoices lists whom a Signal may wake among the sleepers in
+// condWait (any one: a superset of Go's FIFO); 0 if none sleeps.
+func signalChoices(condWait uint8) []uint8 {
+	if condWait == 0 {
 		return []uint8{0}
 	}
 	var out []uint8
-	for w := s.condWait; w != 0; w &= w - 1 {
+	for w := condWait; w != 0; w &= w - 1 {
 		out = append(out, w&-w)
 	}
 	return out
@@ -917,7 +918,7 @@ func (c *checker) steps(s0 *state, id int) []next {
 		if !free {
 			break
 		}
-		for _, w := range signalChoices(*s0) {
+		for _, w := range signalChoices(s0.condWait) {
 			step("wake: mu.Lock(); idle > 0 && searching == 0: Signal; mu.Unlock()", func(s *state, p *proc) {
 				if s.idle > 0 && s.searching == 0 {
 					s.idle--
@@ -1355,10 +1356,13 @@ func (c *checker) dfs(s *state) {
 	}
 }
 
-func (c *checker) report(msg string) {
+// interleaving renders a violation and the steps that led to it; who
+// names a step's goroutine and its role. A label's %d verbs are filled
+// from the step's a and b.
+func interleaving(name, msg string, path []pathStep, who func(i int, st pathStep) (id, role string)) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %s\ninterleaving (%d steps):\n", c.cfg.name, msg, len(c.path))
-	for i, st := range c.path {
+	fmt.Fprintf(&b, "%s: %s\ninterleaving (%d steps):\n", name, msg, len(path))
+	for i, st := range path {
 		label := st.label
 		switch strings.Count(label, "%d") {
 		case 1:
@@ -1366,7 +1370,14 @@ func (c *checker) report(msg string) {
 		case 2:
 			label = fmt.Sprintf(label, st.a, st.b)
 		}
-		fmt.Fprintf(&b, "  %3d  p%d %-9s %s\n", i+1, st.id, roleName(c.cfg.procs[st.id].role), label)
+		id, role := who(i, st)
+		fmt.Fprintf(&b, "  %3d  %s %-9s %s\n", i+1, id, role, label)
 	}
-	c.fail = b.String()
+	return b.String()
+}
+
+func (c *checker) report(msg string) {
+	c.fail = interleaving(c.cfg.name, msg, c.path, func(i int, st pathStep) (string, string) {
+		return fmt.Sprintf("p%d", st.id), roleName(c.cfg.procs[st.id].role)
+	})
 }
