@@ -35,6 +35,15 @@ func (ty runTally) check(t *testing.T, what string) {
 	}
 }
 
+// total is how many runs the tally counted, over every index.
+func (ty runTally) total() int {
+	n := 0
+	for i := range ty {
+		n += int(ty[i].Load())
+	}
+	return n
+}
+
 // failAt makes task i of a batch panic, panic(nil) or call Goexit.
 func failAt(i int) {
 	switch i % 3 {

@@ -1,7 +1,9 @@
 package zeropool_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -123,3 +125,152 @@ func TestErrFinalOnceWaitReturns(t *testing.T) {
 }
 
 func deadlineFromNow() time.Time { return time.Now().Add(bound) }
+
+// shortBound is how long the guarantees below wait for work of a few
+// milliseconds: with the bug each one guards planted, they fail within it
+// rather than at the package's bound.
+const shortBound = 5 * time.Second
+
+// TestErrStopsClaimedChunksOnceAllClaimed: an error stops the runners of
+// chunks already claimed even when it comes after the last chunk was
+// claimed, when there is nothing left to skip. The first task to start
+// holds its chunk (it is the first of one of the first two claims, a
+// quarter of the batch or so, so more of the chunk is behind it) until
+// the error is recorded; the other runner runs everything else, the last
+// task last, which fails. No task may start once the error is recorded.
+func TestErrStopsClaimedChunksOnceAllClaimed(t *testing.T) {
+	const n = 64
+	errLast := errors.New("the last task failed")
+	for r := range 40 {
+		p := newPool(t, zeropool.WithWorkers(1))
+		var fut atomic.Pointer[zeropool.TaskFuture]
+		stopped := func() bool { f := fut.Load(); return f != nil && f.Err() != nil }
+		var first atomic.Bool
+		var late atomic.Int32 // tasks started after the error was recorded
+		runs := make(runTally, n)
+		params := make([]int, n)
+		for i := range params {
+			params[i] = i
+		}
+		f := zeropool.SubmitBatchErr(p, func(i *int) error {
+			if stopped() {
+				late.Add(1)
+			}
+			runs[*i].Add(1)
+			if *i == n-1 {
+				return errLast
+			}
+			if first.CompareAndSwap(false, true) {
+				pollUntil(t, time.Now().Add(shortBound), stopped, func() string {
+					return fmt.Sprintf("round %d: the first task to start (%d) held its chunk, and the last task never failed", r, *i)
+				})
+			}
+			return nil
+		}, params)
+		fut.Store(f)
+		if v, err := waitErrBounded(t, f); v != nil || !errors.Is(err, errLast) {
+			t.Fatalf("round %d: Wait = %v, panicked with %v; want the last task's error", r, err, v)
+		}
+		if k := late.Load(); k > 0 {
+			t.Fatalf("round %d: %d tasks started after the error was recorded; the chunk held by the first task ran on", r, k)
+		}
+		if runs[n-1].Load() != 1 {
+			t.Fatalf("round %d: the last task ran %d times", r, runs[n-1].Load())
+		}
+	}
+}
+
+// TestCancelStopsClaimedErrChunks: for error tasks, a Cancel that skipped
+// a task also stops the rest of the chunks already claimed (see doc.go).
+// The only worker holds the first chunk of a 64-task batch in its first
+// task while Cancel runs: nothing after that task may start.
+func TestCancelStopsClaimedErrChunks(t *testing.T) {
+	const n = 64
+	p := newPool(t, zeropool.WithWorkers(1))
+	started, canceled := make(chan struct{}), make(chan struct{})
+	runs := make(runTally, n)
+	params := make([]int, n)
+	for i := range params {
+		params[i] = i
+	}
+	f := zeropool.SubmitBatchErr(p, func(i *int) error {
+		if runs[*i].Add(1) == 1 && *i == 0 {
+			close(started)
+			<-canceled
+		}
+		return nil
+	}, params)
+	select {
+	case <-started:
+	case <-time.After(shortBound):
+		t.Fatal("the worker never started task 0")
+	}
+	f.Cancel()
+	close(canceled)
+	ctx, cancel := context.WithTimeout(context.Background(), shortBound)
+	defer cancel()
+	if err := f.WaitContext(ctx); !errors.Is(err, zeropool.ErrCanceled) {
+		t.Fatalf("WaitContext = %v; want ErrCanceled", err)
+	}
+	if ran := runs.total(); ran != 1 {
+		t.Fatalf("%d tasks ran; want 1: the claimed chunk ran on after Cancel", ran)
+	}
+	if st := p.Stats(); st.Skipped != n-1 {
+		t.Fatalf("Stats.Skipped = %d; want %d", st.Skipped, n-1)
+	}
+}
+
+// TestFailedCountsEachSingleOnce: Stats.Failed counts a failing error
+// single once, whether a worker ran it (SubmitErr and GoErr, waited on
+// with WaitContext, which never runs tasks) or its waiter did.
+func TestFailedCountsEachSingleOnce(t *testing.T) {
+	p := newPool(t, zeropool.WithWorkers(1))
+	boom := errors.New("boom")
+	fail := func(*int) error { return boom }
+	want := uint64(0)
+	check := func(how string, f *zeropool.TaskFuture, byWaiter bool) {
+		t.Helper()
+		var err error
+		if byWaiter {
+			_, err = waitErrBounded(t, f)
+		} else {
+			err = f.WaitContext(boundCtx(t))
+		}
+		if !errors.Is(err, boom) {
+			t.Fatalf("%s: error %v; want boom", how, err)
+		}
+		want++
+		if st := p.Stats(); st.Failed != want {
+			t.Fatalf("%s: Stats.Failed = %d after %d failing singles", how, st.Failed, want)
+		}
+	}
+	for range 3 {
+		check("SubmitErr run by the worker", zeropool.SubmitErr(p, fail, new(int)), false)
+		check("GoErr run by the worker", p.GoErr(func() error { return boom }), false)
+	}
+	release := blockWorkers(t, p)
+	for range 3 {
+		check("SubmitErr run by its waiter", zeropool.SubmitErr(p, fail, new(int)), true)
+		check("GoErr run by its waiter", p.GoErr(func() error { return boom }), true)
+	}
+	release()
+}
+
+// TestTasksSlowerThanChunkBudget: a batch whose tasks each take longer
+// than the chunk budget still runs to the end, a task per claim. Its pool
+// is closed only on success: with claims that take no task, Close would
+// wait for ever.
+func TestTasksSlowerThanChunkBudget(t *testing.T) {
+	p := zeropool.New(zeropool.WithWorkers(1))
+	task := 2 * zeropool.ChunkBudget
+	runs := make(runTally, 32)
+	f := zeropool.SubmitBatchUniform(p, func(c *atomic.Int32) { time.Sleep(task); c.Add(1) }, runs)
+	if !f.WaitTimeout(shortBound) {
+		t.Fatalf("a batch of %d tasks of %v did not complete in %v; tasks run: %d", len(runs), task, shortBound, runs.total())
+	}
+	runs.check(t, "tasks slower than the chunk budget")
+	if got := zeropool.TaskTime(f); got < zeropool.ChunkBudget {
+		t.Fatalf("measured task time %v; want more than the budget, %v", got, zeropool.ChunkBudget)
+	}
+	closeBounded(t, p)
+}
