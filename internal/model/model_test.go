@@ -146,10 +146,11 @@ const (
 	bugParkLooksFirst                    // park looks at the queue before it counts itself idle
 	bugExtStore                          // extras stores its channel instead of a CompareAndSwap
 	bugSweepUnfinished                   // sweep passes a record claimed in full but not finished
+	bugStopAtAnyRecord                   // a closing worker exits at any record at the front, not only the stop record
 )
 
 // lastBug is the last planted bug of the pool's model.
-const lastBug = bugSweepUnfinished
+const lastBug = bugStopAtAnyRecord
 
 var bugNames = map[bug]string{
 	bugWakeBeforePublish: "wake-up decided before publish",
@@ -165,6 +166,7 @@ var bugNames = map[bug]string{
 	bugParkLooksFirst:    "park looks at the queue before it counts itself idle",
 	bugExtStore:          "a second waiter's store overwrites the first's channel",
 	bugSweepUnfinished:   "a sweep that passes an unfinished record",
+	bugStopAtAnyRecord:   "a closing worker exits at any record at the front",
 }
 
 type config struct {
@@ -660,7 +662,11 @@ func (c *checker) steps(s0 *state, id int) []next {
 		})
 	case wParkStop:
 		step("park: p.stoppedLocked(), else work.Wait()", func(s *state, p *proc) {
-			if s.stopping && c.front(s) == c.stop {
+			// Its own look: the one in wParkLoop may have found the
+			// front slot unpublished, and a producer may have published
+			// it since.
+			f := c.front(s)
+			if s.stopping && (f == c.stop || c.has(bugStopAtAnyRecord) && f != none) {
 				s.idle--
 				s.woken |= s.condWait
 				s.condWait = 0
