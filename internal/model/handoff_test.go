@@ -134,6 +134,18 @@ func (c *hChecker) blocks(s *hState) int8 {
 
 func (c *hChecker) unclaimed(s *hState) bool { return s.published && s.cursor < c.blocks(s) }
 
+// wake is Pool.wake's locked section, its Signal waking w (see
+// signalChoices): one idle worker becomes searching, unless one is already.
+func (s *hState) wake(w uint8) {
+	if s.idle > 0 && s.searching == 0 {
+		s.idle--
+		s.searching++
+		s.wakeups++
+		s.condWait &^= w
+		s.woken |= w
+	}
+}
+
 func (c *hChecker) steps(s0 *hState, id int) []hNext {
 	p0 := &s0.procs[id]
 	var out []hNext
@@ -212,13 +224,7 @@ func (c *hChecker) steps(s0 *hState, id int) []hNext {
 		}
 		for _, w := range signalChoices(s0.condWait) {
 			step("wake: mu.Lock(); idle > 0 && searching == 0: Signal; mu.Unlock()", func(s *hState, p *hProc) {
-				if s.idle > 0 && s.searching == 0 {
-					s.idle--
-					s.searching++
-					s.wakeups++
-					s.condWait &^= w
-					s.woken |= w
-				}
+				s.wake(w)
 				s.decided = true
 				p.pc = hpHelp
 			})
@@ -312,13 +318,7 @@ func (c *hChecker) steps(s0 *hState, id int) []hNext {
 		}
 		for _, w := range signalChoices(s0.condWait) {
 			step("foundWork: wake()", func(s *hState, p *hProc) {
-				if s.idle > 0 && s.searching == 0 {
-					s.idle--
-					s.searching++
-					s.wakeups++
-					s.condWait &^= w
-					s.woken |= w
-				}
+				s.wake(w)
 				p.pc = hpWRun
 			})
 		}
