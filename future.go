@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 )
 
@@ -82,10 +83,13 @@ var ErrCanceled = errors.New("zeropool: future canceled")
 func (f *TaskFuture) Wait() error {
 	if !f.IsComplete() {
 		f.help()
-		// A bounded yield-and-recheck here, before sleeping, was tried:
-		// it did not move the idle round trip measurably and made
-		// IndividualTasks 39% slower (benchstat, n=6 each, see README).
-		if ch := f.sleepOn(); ch != nil {
+		// A bounded yield-and-recheck here, before sleeping, was tried
+		// for every future: it did not move the idle round trip
+		// measurably and made IndividualTasks 39% slower (benchstat, n=6
+		// each, see README). Only a range's waiter does it (spinDone).
+		if f.task.isRange() && f.spinDone() {
+			// finished while we looked
+		} else if ch := f.sleepOn(); ch != nil {
 			<-ch
 		}
 	}
@@ -96,6 +100,26 @@ func (f *TaskFuture) Wait() error {
 		return x.err
 	}
 	return nil
+}
+
+// spinDone looks for up to spinNs, yielding between looks, whether f has
+// finished. Only a range's waiter does, and only when there is another
+// core: the chunks still running are a loop's last blocks, which on a
+// balanced loop end within microseconds of the waiter's own. A waiter
+// that sleeps is readied, when the last block ends, into the P of the
+// worker that ran it, and that worker's next loop starts late: the two
+// then share one P until another P's thread wakes (benchmarks/LOOPS.md).
+func (f *TaskFuture) spinDone() bool {
+	if !parallel() {
+		return false
+	}
+	for start := clock(); clock()-start < spinNs; {
+		if f.IsComplete() {
+			return true
+		}
+		runtime.Gosched()
+	}
+	return f.IsComplete()
 }
 
 // help runs f's unclaimed tasks here. For a batch at the front of the

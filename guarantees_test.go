@@ -274,3 +274,48 @@ func TestTasksSlowerThanChunkBudget(t *testing.T) {
 	}
 	closeBounded(t, p)
 }
+
+// After a range, one worker spins, counted as searching, and submitters
+// leave wake-ups to it. When it finds work it must wake the next worker
+// itself: two singles that each wait for the other to start, submitted
+// right after a range by a caller that does not help run them, need both
+// workers. A spinner that kept its searching count, or that claimed
+// without passing the wake-up on, leaves the second single unrun.
+func TestSpinnerPassesWakeUpOn(t *testing.T) {
+	p := zeropool.New(zeropool.WithWorkers(2))
+	defer p.Close()
+	for round := range 200 {
+		// Blocks of ~20 µs, so that the workers run some of them.
+		zeropool.SubmitRange(p, 8, func(lo, hi int) {
+			for end := time.Now().Add(20 * time.Microsecond); time.Now().Before(end); {
+			}
+		}).Wait()
+		var started, alone atomic.Int32
+		done := make(chan struct{}, 2)
+		deadline := time.Now().Add(shortBound)
+		for range 2 {
+			p.Go(func() {
+				started.Add(1)
+				for started.Load() < 2 {
+					if time.Now().After(deadline) {
+						alone.Add(1)
+						break
+					}
+					runtime.Gosched()
+				}
+				done <- struct{}{}
+			})
+		}
+		// Not Wait, which would run a single here.
+		for range 2 {
+			select {
+			case <-done:
+			case <-time.After(2 * shortBound):
+				t.Fatalf("round %d: a single did not finish in %v", round, 2*shortBound)
+			}
+		}
+		if alone.Load() > 0 {
+			t.Fatalf("round %d: a single waited %v for the other to start: a wake-up was lost", round, shortBound)
+		}
+	}
+}

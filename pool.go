@@ -35,7 +35,9 @@ type Pool struct {
 	// submitters deciding whether a wake-up is needed.
 	idle      atomic.Int32
 	searching atomic.Int32
-	_         [cacheLine - 8]byte
+	// spinning is held by the one worker in spin.
+	spinning atomic.Bool
+	_        [cacheLine - 12]byte
 
 	mu sync.Mutex
 	// work is where idle workers sleep.

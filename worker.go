@@ -161,9 +161,16 @@ func (p *Pool) runSlots(w *worker) {
 
 func (p *Pool) loop(w *worker) {
 	searching := false
+	ranRange := false // the last chunk this worker ran was a range's
 	for {
 		b, i, rec := p.q.front()
 		if rec == nil || rec == &stopRecord {
+			if rec == nil && ranRange && !searching {
+				ranRange = false
+				if searching = p.spin(); searching {
+					continue
+				}
+			}
 			if p.park(searching) {
 				return
 			}
@@ -204,7 +211,50 @@ func (p *Pool) loop(w *worker) {
 			searching = false
 			p.foundWork()
 		}
+		ranRange = rec.isRange()
 		rec.runChunk(lo, lo, hi, w, -1)
+	}
+}
+
+// spinNs is how long a worker that ran a chunk of a range keeps looking
+// at the queue before it sleeps. Loops come in runs (a filter calls one
+// per pass), and a worker asleep when the next one is handed out starts
+// late: the wake-up readies it into the caller's P, where it waits until
+// the caller blocks or another P's thread, itself asleep in the kernel,
+// wakes and steals it (benchmarks/LOOPS.md, the trace). A range's gap to
+// the next is short; a batch's or a single's is not known, and spinning
+// after those made B11, a batch after a 50 µs pause, a fifth slower.
+const spinNs = 50_000
+
+// spin looks at the queue for up to spinNs, yielding between looks, until
+// it finds a record. It reports false if it did not spin (one core, or
+// another worker spinning); true, found or not, leaves the worker
+// searching. Only one worker spins at a time.
+//
+// The spinner counts itself searching, under mu, before its first look,
+// so that a submitter leaves the wake-up to it: waking a sleeper as well
+// would cost the submitter a Signal, and a loop's caller its P (see
+// publish's yield), for a worker that finds nothing. It is then a
+// searching worker like any other: if it finds nothing it parks with
+// searching set, and park's last look under mu covers a record pushed
+// after its last spin look; if it finds work, foundWork passes the
+// wake-up on.
+func (p *Pool) spin() bool {
+	if !parallel() || !p.spinning.CompareAndSwap(false, true) {
+		return false
+	}
+	defer p.spinning.Store(false)
+	p.mu.Lock()
+	p.searching.Add(1)
+	p.mu.Unlock()
+	for start := clock(); ; {
+		if _, _, rec := p.q.front(); rec != nil {
+			return true // a record, or Close's stop: loop sees which
+		}
+		if clock()-start >= spinNs {
+			return true // searching: park will undo it
+		}
+		runtime.Gosched()
 	}
 }
 

@@ -19,7 +19,10 @@ import (
 // handed out (every index exactly once), the publish and the wake-up
 // decision after it against a worker on its way to sleep (park), the
 // workers' and the caller's claims of blocks, the finish and the caller's
-// sleep. What it leaves out: the queue (the record is the only one), the
+// sleep, and a worker's spin (worker.spin) after the previous loop's block:
+// it counts itself searching, so that the caller's wake-up decision leaves
+// the record to it. What it leaves out: the waiter's spin before it sleeps
+// (TaskFuture.spinDone: looks at done() that change no state), the queue (the record is the only one), the
 // yield after the wake-up (a scheduling hint: it changes no shared
 // state), and failures (a loop's error and panic paths are those of a
 // range record, checked by the pool's model and the Goexit checker).
@@ -37,12 +40,14 @@ const (
 	hBugOverlap           hBug = 1 << iota // the hand-off starts one index early: index k-1 runs twice
 	hBugGap                                // the hand-off starts one index late: index k never runs
 	hBugWakeBeforePublish                  // the caller decides on the wake-up before it publishes
+	hBugSpinLeak                           // a spinner that times out parks as not searching, leaving searching counted
 )
 
 var hBugNames = map[hBug]string{
 	hBugOverlap:           "an index run twice at the hand-off",
 	hBugGap:               "an index never run",
 	hBugWakeBeforePublish: "a hand-off whose wake-up is lost",
+	hBugSpinLeak:          "a spin that leaves its searching count behind",
 }
 
 type hProc struct {
@@ -50,6 +55,7 @@ type hProc struct {
 	i         int8 // the next index to run
 	hi        int8 // the end of the block being run
 	searching bool
+	ranRange  bool // the worker's last chunk was a range's: it may spin
 	k         int8 // the caller's hand-off point
 }
 
@@ -63,6 +69,7 @@ type hState struct {
 	mu                 int8 // none, or the proc holding Pool.mu
 	condWait, woken    uint8
 	ext, closed        bool
+	spinner            int8 // the worker holding Pool.spinning, or none
 	decided            bool // the caller has made its wake-up decision for the record
 	sawSearch, sawIdle int8 // what the caller's decision loaded (bug order)
 	procs              [hProcs]hProc
@@ -95,6 +102,7 @@ const (
 	hpFound
 	hpFound2
 	hpFoundWake
+	hpSpin
 )
 
 type hConfig struct {
@@ -288,6 +296,10 @@ func (c *hChecker) steps(s0 *hState, id int) []hNext {
 				p.i, p.hi = c.block(s, s.cursor)
 				s.cursor++
 				p.pc = hpWRun
+				p.ranRange = true
+				if s.spinner == int8(id) {
+					s.spinner = none // the spin found the record
+				}
 				if p.searching {
 					p.pc = hpFound
 				}
@@ -295,7 +307,33 @@ func (c *hChecker) steps(s0 *hState, id int) []hNext {
 			out[len(out)-1].a = s0.cursor
 			break
 		}
-		step("loop: q.front() finds nothing: park", func(s *hState, p *hProc) { p.pc = hpPark })
+		if p0.ranRange && !p0.searching && s0.spinner == none {
+			step("loop: q.front() finds nothing after a range's chunk: spin", func(s *hState, p *hProc) {
+				p.ranRange = false
+				s.spinner = int8(id)
+				p.pc = hpSpin
+			})
+		}
+		step("loop: q.front() finds nothing: park", func(s *hState, p *hProc) {
+			p.ranRange = false
+			if s.spinner == int8(id) {
+				s.spinner = none // the spin timed out: spinning.Store(false)
+				if c.has(hBugSpinLeak) {
+					p.searching = false
+				}
+			}
+			p.pc = hpPark
+		})
+	case hpSpin:
+		if !free {
+			break
+		}
+		// The spin's looks are hpFront's: a look that finds nothing
+		// changes no state, so one look stands for any number.
+		step("spin: mu.Lock(); searching.Add(1); mu.Unlock()", func(s *hState, p *hProc) {
+			s.searching++
+			p.searching, p.pc = true, hpFront
+		})
 	case hpFound:
 		step("foundWork: searching.Add(-1)", func(s *hState, p *hProc) {
 			p.searching = false
@@ -456,10 +494,13 @@ func (c *hChecker) report(msg string) {
 
 func (c *hChecker) run() string {
 	var s hState
-	s.mu = none
+	s.mu, s.spinner = none, none
 	s.procs[0].pc = hpChoose
 	for id := 1; id < hProcs; id++ {
+		// Each worker has just run a block of the loop before: it may
+		// spin (worker.spin) before it sleeps.
 		s.procs[id].pc = hpFront
+		s.procs[id].ranRange = true
 	}
 	c.seen(&s)
 	c.dfs(&s)
@@ -488,7 +529,7 @@ func TestHandOffModelCatchesPlantedBugs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the model has no concurrency; CI runs it without -race")
 	}
-	for b := hBug(1); b <= hBugWakeBeforePublish; b <<= 1 {
+	for b := hBug(1); b <= hBugSpinLeak; b <<= 1 {
 		t.Run(hBugNames[b], func(t *testing.T) {
 			cfg := hConfig0
 			cfg.bugs = b
