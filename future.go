@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"time"
 )
 
@@ -100,26 +99,6 @@ func (f *TaskFuture) Wait() error {
 		return x.err
 	}
 	return nil
-}
-
-// spinDone looks for up to spinNs, yielding between looks, whether f has
-// finished. Only a range's waiter does, and only when there is another
-// core: the chunks still running are a loop's last blocks, which on a
-// balanced loop end within microseconds of the waiter's own. A waiter
-// that sleeps is readied, when the last block ends, into the P of the
-// worker that ran it, and that worker's next loop starts late: the two
-// then share one P until another P's thread wakes (benchmarks/LOOPS.md).
-func (f *TaskFuture) spinDone() bool {
-	if !parallel() {
-		return false
-	}
-	for start := clock(); clock()-start < spinNs; {
-		if f.IsComplete() {
-			return true
-		}
-		runtime.Gosched()
-	}
-	return f.IsComplete()
 }
 
 // help runs f's unclaimed tasks here. For a batch at the front of the

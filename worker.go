@@ -161,14 +161,20 @@ func (p *Pool) runSlots(w *worker) {
 
 func (p *Pool) loop(w *worker) {
 	searching := false
-	ranRange := false // the last chunk this worker ran was a range's
+	// last is the record of the last chunk this worker ran, or nil after
+	// singles: a range's worker spins before it parks. Whether last is a
+	// range is read only then, not on every chunk.
+	var last *task
 	for {
 		b, i, rec := p.q.front()
 		if rec == nil || rec == &stopRecord {
-			if rec == nil && ranRange && !searching {
-				ranRange = false
-				if searching = p.spin(); searching {
-					continue
+			if rec == nil && last != nil && !searching {
+				isRange := last.isRange()
+				last = nil // nor keep it alive while asleep
+				if isRange {
+					if searching = p.spin(); searching {
+						continue
+					}
 				}
 			}
 			if p.park(searching) {
@@ -191,6 +197,7 @@ func (p *Pool) loop(w *worker) {
 			}
 			w.b, w.next, w.end = b, i, i+k
 			p.runSlots(w)
+			last = nil
 			continue
 		}
 		// A batch stays at the front until its last chunk is claimed.
@@ -211,7 +218,7 @@ func (p *Pool) loop(w *worker) {
 			searching = false
 			p.foundWork()
 		}
-		ranRange = rec.isRange()
+		last = rec
 		rec.runChunk(lo, lo, hi, w, -1)
 	}
 }
@@ -270,4 +277,24 @@ func (p *Pool) foundWork() {
 	if p.searching.Add(-1) == 0 && p.idle.Load() > 0 && !p.q.empty() {
 		p.wake()
 	}
+}
+
+// spinDone looks for up to spinNs, yielding between looks, whether f has
+// finished. Only a range's waiter does, and only when there is another
+// core: the chunks still running are a loop's last blocks, which on a
+// balanced loop end within microseconds of the waiter's own. A waiter
+// that sleeps is readied, when the last block ends, into the P of the
+// worker that ran it, and that worker's next loop starts late: the two
+// then share one P until another P's thread wakes (benchmarks/LOOPS.md).
+func (f *TaskFuture) spinDone() bool {
+	if !parallel() {
+		return false
+	}
+	for start := clock(); clock()-start < spinNs; {
+		if f.IsComplete() {
+			return true
+		}
+		runtime.Gosched()
+	}
+	return f.IsComplete()
 }
