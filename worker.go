@@ -286,6 +286,11 @@ func (p *Pool) foundWork() {
 // that sleeps is readied, when the last block ends, into the P of the
 // worker that ran it, and that worker's next loop starts late: the two
 // then share one P until another P's thread wakes (benchmarks/LOOPS.md).
+//
+// It is here rather than beside Wait because in future.go it moved the
+// functions linked after it, among them runFrom's per-task loop, by 32
+// bytes mod 64, and that alone made B4's large batches 13% slower
+// (benchmarks/LOOPS.md, "Layout"). Code added before run.go can do that.
 func (f *TaskFuture) spinDone() bool {
 	if !parallel() {
 		return false
