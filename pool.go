@@ -29,7 +29,8 @@ type Pool struct {
 	// idle counts workers committed to sleep: they have announced
 	// themselves under mu and will look at the queue once more before
 	// waiting on work. searching counts workers woken (or back from a
-	// look at the queue) that have not yet claimed a task. Both are
+	// look at the queue, or spinning: see spin) that have not yet claimed
+	// a task. Both are
 	// changed only under mu, except that a searching worker that claims
 	// a task decrements searching without it; both are read without mu by
 	// submitters deciding whether a wake-up is needed.
