@@ -60,14 +60,12 @@ type hProc struct {
 }
 
 type hState struct {
-	ran                [hN]int8
-	published          bool
-	from               int8 // the first index of the record
-	cursor, finished   int8 // blocks claimed, blocks finished
-	idle, searching    int8
-	wakeups            int8
+	ran              [hN]int8
+	published        bool
+	from             int8 // the first index of the record
+	cursor, finished int8 // blocks claimed, blocks finished
+	sleepers
 	mu                 int8 // none, or the proc holding Pool.mu
-	condWait, woken    uint8
 	ext, closed        bool
 	spinner            int8 // the worker holding Pool.spinning, or none
 	decided            bool // the caller has made its wake-up decision for the record
@@ -141,18 +139,6 @@ func (c *hChecker) blocks(s *hState) int8 {
 }
 
 func (c *hChecker) unclaimed(s *hState) bool { return s.published && s.cursor < c.blocks(s) }
-
-// wake is Pool.wake's locked section, its Signal waking w (see
-// signalChoices): one idle worker becomes searching, unless one is already.
-func (s *hState) wake(w uint8) {
-	if s.idle > 0 && s.searching == 0 {
-		s.idle--
-		s.searching++
-		s.wakeups++
-		s.condWait &^= w
-		s.woken |= w
-	}
-}
 
 func (c *hChecker) steps(s0 *hState, id int) []hNext {
 	p0 := &s0.procs[id]

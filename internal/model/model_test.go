@@ -90,12 +90,10 @@ type state struct {
 	slotRec          [maxRecs]int8 // the record published in each slot
 	push, pop        int8
 	closed, stopping bool
-	idle, searching  int8
-	wakeups          int8
-	mu               int8  // none, or the proc holding Pool.mu
-	condWait, woken  uint8 // procs in work.Wait; procs signalled, to relock
-	wg               int8
-	procs            [maxProcs]proc
+	sleepers
+	mu    int8 // none, or the proc holding Pool.mu
+	wg    int8
+	procs [maxProcs]proc
 }
 
 type role int8
@@ -431,6 +429,27 @@ func (c *checker) afterSubmit(s *state, id int) {
 		p.pc = sHelp
 	case waitCtx:
 		p.sleepRec, p.sleepRet, p.pc = p.rec, sWaited, pcSleep1
+	}
+}
+
+// sleepers is the pool's sleep state, shared by the pool's and the
+// hand-off's models: Pool.idle, Pool.searching and Pool.wakeups, and
+// work's waiters.
+type sleepers struct {
+	idle, searching int8
+	wakeups         int8
+	condWait, woken uint8 // procs in work.Wait; procs signalled, to relock
+}
+
+// wake is Pool.wake's locked section, its Signal waking w (see
+// signalChoices): one idle worker becomes searching, unless one is already.
+func (s *sleepers) wake(w uint8) {
+	if s.idle > 0 && s.searching == 0 {
+		s.idle--
+		s.searching++
+		s.wakeups++
+		s.condWait &^= w
+		s.woken |= w
 	}
 }
 
@@ -926,13 +945,7 @@ func (c *checker) steps(s0 *state, id int) []next {
 		}
 		for _, w := range signalChoices(s0.condWait) {
 			step("wake: mu.Lock(); idle > 0 && searching == 0: Signal; mu.Unlock()", func(s *state, p *proc) {
-				if s.idle > 0 && s.searching == 0 {
-					s.idle--
-					s.searching++
-					s.wakeups++
-					s.condWait &^= w
-					s.woken |= w
-				}
+				s.wake(w)
 				c.ret(s, id, p.wakeRet)
 			})
 		}
